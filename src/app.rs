@@ -1,0 +1,126 @@
+//! The application: [`AppState`] built from a [`Config`], the [`router`] with its layers, and
+//! [`serve`] with graceful shutdown.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use axum::{extract::DefaultBodyLimit, middleware, Router};
+use jsonwebtoken::Algorithm;
+use tokio::net::TcpListener;
+use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
+
+use crate::{
+    audit::Audit,
+    config::Config,
+    http,
+    policy::PolicyStore,
+    verify::{ClaimNames, KeySet, KeySource, TrustedIssuer, Verifier},
+};
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Token verification for every trusted issuer.
+    pub verifier: Arc<Verifier>,
+    /// The current policy snapshot.
+    pub policies: Arc<PolicyStore>,
+    /// Decision events.
+    pub audit: Arc<Audit>,
+}
+
+/// Everything that kept legate from starting.
+#[derive(Debug, thiserror::Error)]
+#[error("legate cannot start:\n  - {}", .problems.join("\n  - "))]
+pub struct StartupError {
+    /// One entry per problem.
+    pub problems: Vec<String>,
+}
+
+/// Builds the state: reads every key set and the policies, collecting all problems.
+pub async fn build(config: Config) -> Result<AppState, StartupError> {
+    let mut problems = Vec::new();
+    let mut issuers = Vec::new();
+    for t in &config.trust {
+        let algorithms: Vec<Algorithm> =
+            t.algorithms.iter().filter_map(|a| a.parse().ok()).collect();
+        let source = KeySource::parse(&t.jwks);
+        match KeySet::load(source, Duration::from_secs(t.jwks_min_refresh_secs)).await {
+            Ok(keys) => issuers.push(TrustedIssuer::new(
+                &t.issuer,
+                &t.audience,
+                &algorithms,
+                config.claims.leeway_secs,
+                keys,
+                None,
+            )),
+            Err(e) => problems.push(format!("[[trust]] {:?}: {e}", t.issuer)),
+        }
+    }
+    let policies = match PolicyStore::open(config.policies.dir.clone(), &config.namespace) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            problems.extend(e.problems.iter().map(|p| format!("policy {p}")));
+            None
+        }
+    };
+    let Some(policies) = policies.filter(|_| problems.is_empty()) else {
+        return Err(StartupError { problems });
+    };
+    let names = ClaimNames {
+        customer: config.claims.customer.clone(),
+        legal_entity: config.claims.legal_entity.clone(),
+    };
+    let audit = Audit::new(config.log.decisions != "off", config.log.allow_sample_rate);
+    Ok(AppState {
+        verifier: Arc::new(Verifier::new(issuers, names)),
+        policies: Arc::new(policies),
+        audit: Arc::new(audit),
+        config: Arc::new(config),
+    })
+}
+
+/// The full router: endpoints, JSON error shapes, body limit, timeout and request tracing.
+pub fn router(state: AppState) -> Router {
+    let limits = &state.config.limits;
+    http::router()
+        .fallback(|| async { http::ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { http::ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(middleware::from_fn(http::error::ensure_json))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(limits.request_timeout_secs),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish for up to
+/// `shutdown.grace_secs`.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let grace = Duration::from_secs(state.config.shutdown.grace_secs);
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let app = router(state);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stopping_tx.send(());
+    });
+    let deadline = async move {
+        if stopping_rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result,
+        _ = deadline => {
+            tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish within the grace period");
+            Ok(())
+        }
+    }
+}

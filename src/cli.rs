@@ -1,0 +1,286 @@
+//! The command line: `serve` (default), `validate`, `token`.
+//!
+//! Each subcommand reads the same config file (`--config`, default `./legate.toml`) and environment
+//! overlay as the server, so what `legate validate` accepts is what `legate serve` will load.
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Map, Value};
+
+use crate::{
+    app,
+    config::Config,
+    issue::{keys::thumbprint, SigningKey},
+    policy,
+    verify::KeySource,
+};
+
+/// legate: authorization sidecar for B2B storefronts (JWT + Cedar + legal-entity switching).
+#[derive(Debug, Parser)]
+#[command(name = "legate", version, about)]
+pub struct Cli {
+    /// Configuration file (TOML). `LEGATE_<KEY>` / `LEGATE_<SECTION>__<KEY>` override its values.
+    #[arg(long, short, global = true, default_value = "legate.toml")]
+    pub config: PathBuf,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the sidecar (the default).
+    Serve(ServeArgs),
+    /// Parse and strictly validate a policy directory; print every error with file:line:column.
+    Validate {
+        /// Policy directory (default: `policies.dir` from the config, else `policies`).
+        dir: Option<PathBuf>,
+    },
+    /// Mint a signed token for development (never use dev keys in production).
+    Token(TokenArgs),
+}
+
+/// `legate serve`
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Listen address; overrides `listen` from the config and the environment.
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+/// `legate token`
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The customer (`sub`, or the configured customer claim).
+    #[arg(long)]
+    pub sub: String,
+    /// The selected legal entity claim.
+    #[arg(long)]
+    pub legal_entity: Option<String>,
+    /// PEM private key to sign with. Without it, legate's own first `[issue] keys` entry signs an
+    /// access token as legate would.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// `iss`; by default the `[[trust]]` issuer whose JWKS holds the key's public half.
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// `aud`; by default that issuer's first audience.
+    #[arg(long)]
+    pub audience: Option<String>,
+    /// `kid`; by default the matching JWKS key's kid, else the key's RFC 7638 thumbprint.
+    #[arg(long)]
+    pub kid: Option<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl_secs: u64,
+    /// Extra claim `name=value` (value read as JSON, else as a string); repeatable.
+    #[arg(long = "claim", value_name = "NAME=VALUE")]
+    pub claims: Vec<String>,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        None => serve(&cli.config, ServeArgs::default()),
+        Some(Command::Serve(args)) => serve(&cli.config, args),
+        Some(Command::Validate { dir }) => validate(&cli.config, dir),
+        Some(Command::Token(args)) => token(&cli.config, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("legate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads and validates the config file with the process environment overlaid.
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    Ok(Config::parse(&text, std::env::vars())?)
+}
+
+/// The config when the file exists; defaults (plus environment) when it does not.
+fn config_or_defaults(path: &Path) -> anyhow::Result<Config> {
+    if path.exists() {
+        load_config(path)
+    } else {
+        Ok(Config::parse("", std::env::vars())?)
+    }
+}
+
+fn init_tracing(format: &str, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LEGATE_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+fn serve(config_path: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = load_config(config_path)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen
+            .parse()
+            .with_context(|| format!("--listen {listen:?} is not an address"))?;
+    }
+    init_tracing(&config.log.format, &config.log.level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listen = config.listen;
+        let state = app::build(config).await?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        tracing::info!(
+            address = %listener.local_addr()?,
+            policies = state.policies.snapshot().files.len(),
+            policy_hash = %state.policies.snapshot().hash,
+            "legate is listening"
+        );
+        app::serve(listener, state, crate::signals::shutdown()).await?;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn validate(config_path: &Path, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let config = config_or_defaults(config_path)?;
+    let dir = dir.unwrap_or(config.policies.dir);
+    match policy::load(&dir, &config.namespace) {
+        Ok(snapshot) => {
+            println!(
+                "{}: {} policies valid against {} (hash {})",
+                dir.display(),
+                snapshot.files.len(),
+                policy::SCHEMA_FILE,
+                &snapshot.hash[..12]
+            );
+            for p in &snapshot.files {
+                println!("  {}  ({})", p.id, p.file);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            for p in &e.problems {
+                let mut p = p.clone();
+                p.file = dir.join(&p.file).display().to_string();
+                eprintln!("error: {p}");
+            }
+            eprintln!("{} problem(s) in {}", e.problems.len(), dir.display());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn token(config_path: &Path, args: TokenArgs) -> anyhow::Result<ExitCode> {
+    let config = config_or_defaults(config_path)?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let (key, issuer, audience, kid, typ) = match &args.key {
+        Some(path) => {
+            let key = SigningKey::from_pem_file(path)?;
+            let found = find_trust(&config, &key);
+            let (iss, aud, kid) = match found {
+                Some((iss, aud, kid)) => (Some(iss), Some(aud), Some(kid)),
+                None => (None, None, None),
+            };
+            let issuer = args.issuer.clone().or(iss).context(
+                "no [[trust]] JWKS holds this key's public half; pass --issuer and --audience",
+            )?;
+            let audience = args.audience.clone().or(aud).context("pass --audience")?;
+            let kid = args.kid.clone().or(kid).unwrap_or_else(|| key.kid.clone());
+            (key, issuer, audience, kid, "JWT")
+        }
+        None => {
+            let Some(path) = config.issue.keys.first() else {
+                bail!("pass --key, or configure [issue] keys to mint a legate access token");
+            };
+            let key = SigningKey::from_pem_file(path)?;
+            let kid = key.kid.clone();
+            let audience = args
+                .audience
+                .clone()
+                .or_else(|| config.issue.audience.first().cloned())
+                .context("pass --audience")?;
+            let issuer = args
+                .issuer
+                .clone()
+                .unwrap_or_else(|| config.issuer().to_string());
+            (key, issuer, audience, kid, "at+jwt")
+        }
+    };
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(issuer));
+    claims.insert(config.claims.customer.clone(), json!(args.sub));
+    claims.insert("aud".into(), json!(audience));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("nbf".into(), json!(now));
+    claims.insert("exp".into(), json!(now + args.ttl_secs));
+    claims.insert("auth_time".into(), json!(now));
+    claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+    if let Some(le) = &args.legal_entity {
+        claims.insert(config.claims.legal_entity.clone(), json!(le));
+    }
+    for c in &args.claims {
+        let (name, raw) = c
+            .split_once('=')
+            .with_context(|| format!("--claim {c:?} is not NAME=VALUE"))?;
+        let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+        claims.insert(name.to_string(), value);
+    }
+    let mut header = jsonwebtoken::Header::new(key.alg);
+    header.kid = Some(kid);
+    header.typ = Some(typ.into());
+    let token = jsonwebtoken::encode(&header, &claims, &key.encoding).context("cannot sign")?;
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `[[trust]]` entry whose JWKS holds `key`'s public half: (issuer, first audience, kid).
+fn find_trust(config: &Config, key: &SigningKey) -> Option<(String, String, String)> {
+    for t in &config.trust {
+        let KeySource::File(path) = KeySource::parse(&t.jwks) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(doc) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        for k in doc
+            .get("keys")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Ok(jwk) = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(k.clone()) else {
+                continue;
+            };
+            if thumbprint(&jwk).as_deref() == Some(key.kid.as_str()) {
+                let kid = jwk.common.key_id.clone().unwrap_or_else(|| key.kid.clone());
+                return Some((t.issuer.clone(), t.audience.first()?.clone(), kid));
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,82 @@
+//! `POST /v1/authorize` and `POST /v1/authorize/batch`: one token, one snapshot, one or many checks.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{
+    error::ApiError,
+    extract::{AppJson, Verified},
+};
+use crate::{app::AppState, decision::Decision, request::Check};
+
+/// Answer to one check.
+#[derive(Debug, Serialize)]
+pub struct AuthorizeAnswer {
+    #[serde(flatten)]
+    decision: Decision,
+    principal: String,
+    legal_entity_id: Option<String>,
+}
+
+/// `POST /v1/authorize`
+pub async fn authorize(
+    State(state): State<AppState>,
+    Verified(token): Verified,
+    AppJson(check): AppJson<Check>,
+) -> Result<AppJson<AuthorizeAnswer>, ApiError> {
+    let snapshot = state.policies.snapshot();
+    let decision = crate::decide(&state.audit, &snapshot, &token, &check)
+        .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    Ok(AppJson(AuthorizeAnswer {
+        decision,
+        principal: token.customer.0,
+        legal_entity_id: token.legal_entity.map(|l| l.0),
+    }))
+}
+
+/// `{"checks": [...]}`; each check is read on its own so one bad check does not sink the batch.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchBody {
+    checks: Vec<Value>,
+}
+
+/// Answer to a batch, in the order of the checks.
+#[derive(Debug, Serialize)]
+pub struct BatchAnswer {
+    principal: String,
+    legal_entity_id: Option<String>,
+    results: Vec<Decision>,
+}
+
+/// `POST /v1/authorize/batch`
+pub async fn authorize_batch(
+    State(state): State<AppState>,
+    Verified(token): Verified,
+    AppJson(body): AppJson<BatchBody>,
+) -> Result<AppJson<BatchAnswer>, ApiError> {
+    let max = state.config.limits.batch_max;
+    if body.checks.len() > max {
+        return Err(ApiError::BatchTooLarge {
+            max,
+            got: body.checks.len(),
+        });
+    }
+    let snapshot = state.policies.snapshot();
+    let results = body
+        .checks
+        .into_iter()
+        .map(|raw| {
+            let check =
+                serde_json::from_value::<Check>(raw).map_err(|e| format!("invalid check: {e}"))?;
+            crate::decide(&state.audit, &snapshot, &token, &check).map_err(|e| e.to_string())
+        })
+        .map(|r| r.unwrap_or_else(Decision::deny))
+        .collect();
+    Ok(AppJson(BatchAnswer {
+        principal: token.customer.0,
+        legal_entity_id: token.legal_entity.map(|l| l.0),
+        results,
+    }))
+}

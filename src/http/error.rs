@@ -1,0 +1,200 @@
+//! `ApiError`: the one place that knows HTTP status codes, error codes and the error JSON.
+//!
+//! Every error leaves as `{"error": {"code", "message"}}`; token errors add RFC 6750's
+//! `WWW-Authenticate`. [`ensure_json`] catches whatever a framework layer answers on its own (404,
+//! 405, 408, 413 …) and gives it the same shape, so no plain-text rejection reaches a client.
+
+use axum::{
+    body::Body,
+    extract::Request,
+    http::{header, HeaderValue, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde_json::json;
+
+use crate::verify;
+
+/// An error answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401 with a bare `WWW-Authenticate: Bearer`: no credentials at all. Code `missing_token`.
+    #[error("a bearer token is required")]
+    MissingToken,
+    /// 401 `invalid_token`, with the reason in `WWW-Authenticate`.
+    #[error("{0}")]
+    InvalidToken(#[from] verify::Error),
+    /// 400 `invalid_request`: the body is not a valid request (JSON, shape or schema).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 400 `batch_too_large`.
+    #[error("a batch may hold at most {max} checks; this one has {got}")]
+    BatchTooLarge {
+        /// `limits.batch_max`
+        max: usize,
+        /// checks sent
+        got: usize,
+    },
+    /// 413 `payload_too_large`.
+    #[error("request body is larger than the limit")]
+    PayloadTooLarge,
+    /// 415 `unsupported_media_type`.
+    #[error("expected a request with `Content-Type: application/json`")]
+    UnsupportedMediaType,
+    /// 404 `not_found`.
+    #[error("no such endpoint")]
+    NotFound,
+    /// 405 `method_not_allowed`.
+    #[error("method not allowed on this endpoint")]
+    MethodNotAllowed,
+    /// 408 `timeout`.
+    #[error("request took too long")]
+    Timeout,
+    /// 503 `not_ready`.
+    #[error("{0}")]
+    NotReady(String),
+    /// 500 `internal`: logged, never shown.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MissingToken | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidRequest(_) | ApiError::BatchTooLarge { .. } => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `code` in the error JSON.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::MissingToken => "missing_token",
+            ApiError::InvalidToken(_) => "invalid_token",
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::BatchTooLarge { .. } => "batch_too_large",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Timeout => "timeout",
+            ApiError::NotReady(_) => "not_ready",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The error an otherwise bodiless framework answer with this status stands for.
+    fn from_status(status: StatusCode) -> Option<Self> {
+        Some(match status {
+            StatusCode::NOT_FOUND => ApiError::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::REQUEST_TIMEOUT => ApiError::Timeout,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+            s if s.is_client_error() => ApiError::InvalidRequest(
+                s.canonical_reason().unwrap_or("bad request").to_lowercase(),
+            ),
+            s if s.is_server_error() => ApiError::Internal(format!("status {s}")),
+            _ => return None,
+        })
+    }
+}
+
+/// Quotes a value for an RFC 6750 auth-param (no `"` or `\` inside).
+fn quoted(s: &str) -> String {
+    s.chars()
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .collect()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = match &self {
+            ApiError::Internal(_) => "internal error".to_string(),
+            other => other.to_string(),
+        };
+        let mut resp = (
+            status,
+            Json(json!({"error": {"code": self.code(), "message": message}})),
+        )
+            .into_response();
+        let challenge = match &self {
+            ApiError::MissingToken => Some("Bearer".to_string()),
+            ApiError::InvalidToken(e) => Some(format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                quoted(&e.to_string())
+            )),
+            _ => None,
+        };
+        if let Some(c) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, c);
+        }
+        // The middleware below logs it once, with the request's span.
+        resp.extensions_mut()
+            .insert(LoggedError(self.to_string_internal()));
+        resp
+    }
+}
+
+impl ApiError {
+    fn to_string_internal(&self) -> String {
+        match self {
+            ApiError::Internal(detail) => format!("internal error: {detail}"),
+            ApiError::InvalidToken(e) => format!("token refused ({}): {e}", e.reason()),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The internal reason behind an error answer, for the logging middleware.
+#[derive(Debug, Clone)]
+pub struct LoggedError(pub String);
+
+/// Middleware: logs error answers once, and gives any error answer without a JSON body our shape.
+pub async fn ensure_json(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    if let Some(LoggedError(reason)) = resp.extensions().get::<LoggedError>() {
+        if status.is_server_error() {
+            tracing::error!(%status, %reason, "request failed");
+        } else {
+            tracing::info!(%status, %reason, "request refused");
+        }
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    match ApiError::from_status(status) {
+        Some(err) => {
+            let (mut parts, _) = resp.into_parts();
+            let fresh = err.into_response();
+            parts.headers.remove(header::CONTENT_LENGTH);
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            let (_, body) = fresh.into_parts();
+            Response::from_parts(parts, Body::new(body))
+        }
+        None => resp,
+    }
+}

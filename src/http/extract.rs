@@ -1,0 +1,100 @@
+//! Extractors: the bearer token, the verified token, and JSON bodies whose rejections use our error
+//! shape (axum's own are plain text).
+
+use axum::{
+    extract::{rejection::JsonRejection, FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::{de::DeserializeOwned, Serialize};
+
+use super::error::ApiError;
+use crate::{app::AppState, verify::VerifiedToken};
+
+/// The raw token from `Authorization: Bearer <token>` (scheme case-insensitive).
+#[derive(Debug)]
+pub struct Bearer(pub String);
+
+/// Reads the bearer token; `Ok(None)` when there is no `Authorization` header or another scheme.
+pub fn bearer_token(parts: &Parts) -> Result<Option<String>, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| {
+        ApiError::InvalidToken(crate::verify::Error::Malformed("header is not ASCII"))
+    })?;
+    let Some((scheme, token)) = value.split_once(' ') else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(token.to_string()))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        bearer_token(parts)?
+            .map(Bearer)
+            .ok_or(ApiError::MissingToken)
+    }
+}
+
+/// A bearer token that passed verification.
+#[derive(Debug)]
+pub struct Verified(pub VerifiedToken);
+
+impl FromRequestParts<AppState> for Verified {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Bearer(token) = Bearer::from_request_parts(parts, state).await?;
+        match state.verifier.verify(&token).await {
+            Ok(t) => Ok(Verified(t)),
+            Err(e) => {
+                metrics::counter!("legate_token_rejections_total", "reason" => e.reason())
+                    .increment(1);
+                Err(ApiError::InvalidToken(e))
+            }
+        }
+    }
+}
+
+/// `Json` in and out, with rejections in our error shape.
+#[derive(Debug)]
+pub struct AppJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(AppJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+/// Maps axum's JSON rejection onto our errors.
+pub fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+        _ => ApiError::InvalidRequest(rejection.body_text()),
+    }
+}
+
+impl<T: Serialize> IntoResponse for AppJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}

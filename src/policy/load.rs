@@ -1,0 +1,365 @@
+//! Loading: a policy directory in, a validated [`Snapshot`] or every [`Problem`] with file:line out.
+//!
+//! The set is every `*.cedar` file under the directory, recursively, skipping names that begin with
+//! `.` (a Kubernetes ConfigMap's `..data` and `..2026_…` entries are reached only through the
+//! top-level links), plus `schema.cedarschema` and `entities.json` at the top. Each policy's id is
+//! its `@id` annotation, which must be unique across files. The set is validated strictly against
+//! the schema; an empty set is an error, never something to serve.
+
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    path::{Path, PathBuf},
+    str::FromStr,
+    time::SystemTime,
+};
+
+use cedar_policy::{
+    Effect, Entities, PolicyId, PolicySet, Schema, SchemaFragment, ValidationMode, Validator,
+};
+use miette::Diagnostic;
+use sha2::{Digest, Sha256};
+
+use super::{ClaimType, PolicyInfo, Snapshot};
+
+/// The schema file's name at the top of the policy directory.
+pub const SCHEMA_FILE: &str = "schema.cedarschema";
+/// The entity data file's name at the top of the policy directory.
+pub const ENTITIES_FILE: &str = "entities.json";
+const MAX_DEPTH: usize = 16;
+
+/// One thing wrong with the policy directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file, relative to the policy directory where possible.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+    /// The offending line of text, when known.
+    pub snippet: Option<String>,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(s) = &self.snippet {
+            write!(f, "\n    | {}", s.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a policy directory could not be loaded: every problem found.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct LoadError {
+    /// At least one.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl LoadError {
+    fn one(file: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            problems: vec![Problem {
+                file: file.into(),
+                line: None,
+                column: None,
+                message: message.into(),
+                snippet: None,
+            }],
+        }
+    }
+}
+
+/// Loads and validates the policy directory `dir`.
+pub fn load(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
+    let files = collect(dir)?;
+    let mut hasher = Sha256::new();
+    let mut read = |rel: &str, path: &Path| -> Result<String, LoadError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| LoadError::one(rel, format!("cannot read: {e}")))?;
+        hasher.update(rel.as_bytes());
+        hasher.update([0]);
+        hasher.update(text.as_bytes());
+        hasher.update([0]);
+        Ok(text)
+    };
+
+    let schema_text = read(SCHEMA_FILE, &dir.join(SCHEMA_FILE))?;
+    let schema = match Schema::from_cedarschema_str(&schema_text) {
+        Ok((schema, _warnings)) => schema,
+        Err(e) => {
+            return Err(LoadError {
+                problems: diagnostics(SCHEMA_FILE, &schema_text, &e),
+            })
+        }
+    };
+
+    let mut problems = Vec::new();
+    let mut set = PolicySet::new();
+    let mut infos = Vec::new();
+    let mut origin: HashMap<PolicyId, (String, String)> = HashMap::new();
+    for (rel, path) in &files {
+        let text = read(rel, path)?;
+        let parsed = match PolicySet::from_str(&text) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.extend(diagnostics(rel, &text, &e));
+                continue;
+            }
+        };
+        if parsed.templates().next().is_some() {
+            problems.push(problem(
+                rel,
+                &text,
+                None,
+                "templates are not supported; write static policies".into(),
+            ));
+        }
+        for (n, policy) in parsed.policies().enumerate() {
+            let id = policy
+                .annotation("id")
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{rel}#{n}"));
+            let pid = PolicyId::new(&id);
+            if let Some((other, _)) = origin.get(&pid) {
+                problems.push(problem(
+                    rel,
+                    &text,
+                    None,
+                    format!("policy id {id:?} is also used in {other}"),
+                ));
+                continue;
+            }
+            origin.insert(pid.clone(), (rel.clone(), text.clone()));
+            infos.push(PolicyInfo {
+                id: id.clone(),
+                file: rel.clone(),
+            });
+            if let Err(e) = set.add(policy.new_id(pid)) {
+                problems.push(problem(rel, &text, None, e.to_string()));
+            }
+        }
+    }
+    if files.is_empty() {
+        problems.push(problem(
+            &dir.display().to_string(),
+            "",
+            None,
+            "no *.cedar policy files found".into(),
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(LoadError { problems });
+    }
+
+    let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
+    for e in result.validation_errors() {
+        let (file, text) = origin
+            .get(e.policy_id())
+            .cloned()
+            .unwrap_or_else(|| ("?".into(), String::new()));
+        problems.extend(diagnostics(&file, &text, e));
+    }
+    if !problems.is_empty() {
+        return Err(LoadError { problems });
+    }
+
+    let entities_path = dir.join(ENTITIES_FILE);
+    let entities = if entities_path.exists() {
+        let text = read(ENTITIES_FILE, &entities_path)?;
+        Entities::from_json_str(&text, Some(&schema)).map_err(|e| LoadError {
+            problems: diagnostics(ENTITIES_FILE, &text, &e),
+        })?
+    } else {
+        Entities::empty()
+    };
+
+    let forbids: HashSet<PolicyId> = set
+        .policies()
+        .filter(|p| p.effect() == Effect::Forbid)
+        .map(|p| p.id().clone())
+        .collect();
+    infos.sort_by(|a, b| a.id.cmp(&b.id));
+    let entity_types = schema.entity_types().cloned().collect();
+    let actions = schema
+        .actions()
+        .map(|a| (a.id().unescaped().to_string(), a.clone()))
+        .collect();
+    let customer_attrs = customer_attrs(&schema_text, namespace);
+
+    Ok(Snapshot {
+        namespace: namespace.to_string(),
+        schema,
+        policies: set,
+        entities,
+        files: infos,
+        forbids,
+        entity_types,
+        actions,
+        customer_attrs,
+        hash: hex(&hasher.finalize()),
+        loaded_at: SystemTime::now(),
+    })
+}
+
+/// Every `*.cedar` file under `dir`, as (relative path, path), sorted.
+fn collect(dir: &Path) -> Result<Vec<(String, PathBuf)>, LoadError> {
+    if !dir.is_dir() {
+        return Err(LoadError::one(
+            dir.display().to_string(),
+            "policy directory does not exist or is not a directory",
+        ));
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, 0, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    depth: usize,
+    out: &mut Vec<(String, PathBuf)>,
+) -> Result<(), LoadError> {
+    if depth > MAX_DEPTH {
+        return Err(LoadError::one(
+            dir.display().to_string(),
+            "directories nested too deep (a symlink loop?)",
+        ));
+    }
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| LoadError::one(dir.display().to_string(), format!("cannot list: {e}")))?;
+    for entry in entries {
+        let entry = entry
+            .map_err(|e| LoadError::one(dir.display().to_string(), format!("cannot list: {e}")))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        // `metadata` follows symlinks: ConfigMap files are links into `..data`.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue; // a dangling link, e.g. mid-swap: the next reload sees the settled state
+        };
+        if meta.is_dir() {
+            walk(root, &path, depth + 1, out)?;
+        } else if name.ends_with(".cedar") {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.push((rel, path));
+        }
+    }
+    Ok(())
+}
+
+/// Turns a Cedar diagnostic (and the ones related to it) into problems with line and column.
+fn diagnostics(file: &str, text: &str, diag: &dyn Diagnostic) -> Vec<Problem> {
+    let one = |d: &dyn Diagnostic| {
+        let offset = d.labels().and_then(|mut l| l.next()).map(|l| l.offset());
+        let mut message = d.to_string();
+        if let Some(help) = d.help() {
+            message = format!("{message} ({help})");
+        }
+        problem(file, text, offset, message)
+    };
+    let related: Vec<Problem> = diag.related().into_iter().flatten().map(one).collect();
+    if related.is_empty() {
+        vec![one(diag)]
+    } else {
+        related
+    }
+}
+
+fn problem(file: &str, text: &str, offset: Option<usize>, message: String) -> Problem {
+    let (line, column, snippet) = match offset {
+        Some(off) if off <= text.len() => {
+            let before = &text[..off];
+            let line = before.matches('\n').count() + 1;
+            let start = before.rfind('\n').map_or(0, |i| i + 1);
+            let column = text[start..off].chars().count() + 1;
+            let snippet = text[start..].lines().next().unwrap_or("").to_string();
+            (Some(line), Some(column), Some(snippet))
+        }
+        _ => (None, None, None),
+    };
+    Problem {
+        file: file.to_string(),
+        line,
+        column,
+        message,
+        snippet,
+    }
+}
+
+/// The principal type's (`<namespace>::Customer`) primitive attributes, which token claims fill.
+fn customer_attrs(schema_text: &str, namespace: &str) -> HashMap<String, ClaimType> {
+    let json = SchemaFragment::from_cedarschema_str(schema_text)
+        .ok()
+        .and_then(|(f, _)| f.to_json_value().ok());
+    let attrs = json
+        .as_ref()
+        .and_then(|j| {
+            j.get(namespace)?
+                .get("entityTypes")?
+                .get("Customer")?
+                .get("shape")?
+                .get("attributes")?
+                .as_object()
+                .cloned()
+        })
+        .unwrap_or_default();
+    attrs
+        .into_iter()
+        .filter_map(|(name, ty)| {
+            let t = ty.get("type")?.as_str()?;
+            let t = if t == "EntityOrCommon" {
+                ty.get("name")?.as_str()?
+            } else {
+                t
+            };
+            let kind = match t {
+                "String" => ClaimType::String,
+                "Long" => ClaimType::Long,
+                "Bool" | "Boolean" => ClaimType::Bool,
+                _ => return None,
+            };
+            Some((name, kind))
+        })
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

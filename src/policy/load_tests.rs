@@ -1,0 +1,126 @@
+//! Loading the shipped policies and broken copies of them.
+
+use std::path::Path;
+
+use super::*;
+use crate::policy::PolicyStore;
+
+fn shipped() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
+}
+
+fn copy_of_shipped() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(shipped()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+    }
+    dir
+}
+
+#[test]
+fn shipped_policies_load_with_their_ids() {
+    let s = load(&shipped(), "Shop").unwrap();
+    let ids: Vec<&str> = s.files.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "entity-orders",
+            "own-orders",
+            "public-products",
+            "segment-products",
+            "select-assigned-entity"
+        ]
+    );
+    assert_eq!(s.hash.len(), 64);
+    assert!(s.actions.contains_key("selectLegalEntity"));
+    assert_eq!(s.customer_attrs.get("email"), Some(&ClaimType::String));
+}
+
+#[test]
+fn a_syntax_error_names_file_line_and_column() {
+    let dir = copy_of_shipped();
+    std::fs::write(
+        dir.path().join("broken.cedar"),
+        "// c\npermit (principal, action, resource)\nwhen { principal.email == };\n",
+    )
+    .unwrap();
+    let err = load(dir.path(), "Shop").unwrap_err();
+    let p = &err.problems[0];
+    assert_eq!(p.file, "broken.cedar");
+    assert_eq!(p.line, Some(3), "{err}");
+    assert!(p.column.is_some());
+}
+
+#[test]
+fn a_type_error_is_found_by_strict_validation_with_its_line() {
+    let dir = copy_of_shipped();
+    std::fs::write(
+        dir.path().join("typo.cedar"),
+        "@id(\"typo\")\npermit (principal, action == Shop::Action::\"viewOrder\", resource is Shop::Order)\nwhen {\n  resource.ownr == principal\n};\n",
+    )
+    .unwrap();
+    let err = load(dir.path(), "Shop").unwrap_err();
+    let p = &err.problems[0];
+    assert_eq!(p.file, "typo.cedar", "{err}");
+    assert_eq!(p.line, Some(4), "{err}");
+    assert!(p.message.contains("ownr"), "{err}");
+}
+
+#[test]
+fn duplicate_ids_across_files_are_refused() {
+    let dir = copy_of_shipped();
+    std::fs::write(
+        dir.path().join("dup.cedar"),
+        "@id(\"own-orders\")\npermit (principal, action, resource) when { false };\n",
+    )
+    .unwrap();
+    let err = load(dir.path(), "Shop").unwrap_err();
+    assert!(err.to_string().contains("also used in"), "{err}");
+}
+
+#[test]
+fn an_empty_directory_is_an_error_not_an_empty_set() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        shipped().join("schema.cedarschema"),
+        dir.path().join("schema.cedarschema"),
+    )
+    .unwrap();
+    let err = load(dir.path(), "Shop").unwrap_err();
+    assert!(err.to_string().contains("no *.cedar"), "{err}");
+}
+
+#[test]
+fn dot_entries_are_skipped_and_subdirectories_read() {
+    let dir = copy_of_shipped();
+    std::fs::create_dir(dir.path().join(".hidden")).unwrap();
+    std::fs::write(dir.path().join(".hidden/bad.cedar"), "nonsense").unwrap();
+    std::fs::create_dir(dir.path().join("extra")).unwrap();
+    std::fs::write(
+        dir.path().join("extra/more.cedar"),
+        "@id(\"more\")\nforbid (principal, action == Shop::Action::\"cancelOrder\", resource);\n",
+    )
+    .unwrap();
+    let s = load(dir.path(), "Shop").unwrap();
+    assert!(s
+        .files
+        .iter()
+        .any(|p| p.id == "more" && p.file == "extra/more.cedar"));
+    assert!(s.forbids.contains(&cedar_policy::PolicyId::new("more")));
+}
+
+#[test]
+fn reload_keeps_the_old_set_when_the_new_one_is_invalid() {
+    let dir = copy_of_shipped();
+    let store = PolicyStore::open(dir.path().to_path_buf(), "Shop").unwrap();
+    let before = store.snapshot().hash.clone();
+    std::fs::write(dir.path().join("orders.cedar"), "permit (").unwrap();
+    assert!(store.reload().is_err());
+    assert_eq!(store.snapshot().hash, before);
+    let status = store.last_reload().unwrap();
+    assert!(!status.ok);
+    assert!(status.error.unwrap().contains("orders.cedar"));
+}

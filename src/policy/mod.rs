@@ -1,0 +1,210 @@
+//! Stage 4, policies: load them, hold the current set, swap it atomically, evaluate against it.
+//!
+//! A [`Snapshot`] is immutable: schema, policy set, entities and the facts derived from them (policy
+//! ids, forbid ids, known types and actions), built once per load. The [`PolicyStore`] holds the
+//! current one in an `ArcSwap`; a request takes one `load_full()` and decides everything against
+//! that snapshot, so a reload can never show it a half-loaded set.
+
+mod evaluate;
+mod load;
+
+pub use evaluate::evaluate;
+pub use load::{load, LoadError, Problem, ENTITIES_FILE, SCHEMA_FILE};
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::SystemTime,
+};
+
+use arc_swap::ArcSwap;
+use cedar_policy::{Entities, EntityTypeName, EntityUid, PolicyId, PolicySet, Schema};
+
+/// A policy and the file it came from, for `/v1/policies`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PolicyInfo {
+    /// The `@id` annotation (or `file#n` when there is none).
+    pub id: String,
+    /// Path relative to the policy directory.
+    pub file: String,
+}
+
+/// A primitive attribute of the principal type that may be filled from a token claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimType {
+    /// Cedar `String`
+    String,
+    /// Cedar `Long`
+    Long,
+    /// Cedar `Bool`
+    Bool,
+}
+
+/// One loaded, validated, immutable policy set with everything derived from it.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Namespace short type names resolve in.
+    pub namespace: String,
+    /// The schema everything was validated against.
+    pub schema: Schema,
+    /// The policies; each `PolicyId` is its `@id`.
+    pub policies: PolicySet,
+    /// Entity data from `entities.json` (assignments, legal entities and their segments).
+    pub entities: Entities,
+    /// Every policy with its file, sorted by id.
+    pub files: Vec<PolicyInfo>,
+    /// Ids of `forbid` policies: an error in one of them denies the request.
+    pub forbids: HashSet<PolicyId>,
+    /// Entity types the schema declares.
+    pub entity_types: HashSet<EntityTypeName>,
+    /// Actions the schema declares, by plain name (`viewOrder`).
+    pub actions: HashMap<String, EntityUid>,
+    /// Principal attributes that token claims of the same name fill.
+    pub customer_attrs: HashMap<String, ClaimType>,
+    /// SHA-256 over every file read, hex.
+    pub hash: String,
+    /// When this snapshot was built.
+    pub loaded_at: SystemTime,
+}
+
+impl Snapshot {
+    /// `Order` → `Shop::Order`; names that already have `::` are kept.
+    pub fn qualify(&self, type_name: &str) -> String {
+        if type_name.contains("::") {
+            type_name.to_string()
+        } else {
+            format!("{}::{type_name}", self.namespace)
+        }
+    }
+
+    /// The declared entity type for `type_name` (with or without namespace).
+    pub fn entity_type(&self, type_name: &str) -> Option<EntityTypeName> {
+        let t: EntityTypeName = self.qualify(type_name).parse().ok()?;
+        self.entity_types.contains(&t).then_some(t)
+    }
+}
+
+/// The outcome of the most recent reload attempt.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadStatus {
+    /// When it ran (RFC 3339).
+    pub at: String,
+    /// Whether the new set was accepted (or was unchanged).
+    pub ok: bool,
+    /// Why it was refused.
+    pub error: Option<String>,
+}
+
+/// The current snapshot, swapped atomically by reloads.
+#[derive(Debug)]
+pub struct PolicyStore {
+    dir: PathBuf,
+    namespace: String,
+    current: ArcSwap<Snapshot>,
+    /// Written by the reloader, read by `/v1/policies`; a std mutex is enough because it is held only
+    /// to copy a small struct, never across an `.await`.
+    last_reload: Mutex<Option<ReloadStatus>>,
+}
+
+impl PolicyStore {
+    /// Loads `dir` once; fails if the set is not valid (legate never starts with no policies).
+    pub fn open(dir: PathBuf, namespace: &str) -> Result<Self, LoadError> {
+        let snapshot = load(&dir, namespace)?;
+        Ok(Self::new(dir, namespace, snapshot))
+    }
+
+    /// A store over an already built snapshot (tests, `legate authorize`).
+    pub fn new(dir: PathBuf, namespace: &str, snapshot: Snapshot) -> Self {
+        Self {
+            dir,
+            namespace: namespace.to_string(),
+            current: ArcSwap::from_pointee(snapshot),
+            last_reload: Mutex::new(None),
+        }
+    }
+
+    /// The snapshot to decide one request (or one batch) against.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// The directory the policies are read from.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Replaces the current snapshot.
+    pub fn swap(&self, snapshot: Snapshot) {
+        self.current.store(Arc::new(snapshot));
+    }
+
+    /// Reads the directory again. A valid, changed set replaces the current one; an invalid one is
+    /// refused and the current one keeps serving. Returns whether a swap happened.
+    pub fn reload(&self) -> Result<bool, LoadError> {
+        let result = load(&self.dir, &self.namespace);
+        let status = |ok: bool, error: Option<String>| ReloadStatus {
+            at: rfc3339(SystemTime::now()),
+            ok,
+            error,
+        };
+        match result {
+            Ok(snapshot) => {
+                let changed = snapshot.hash != self.current.load().hash;
+                if changed {
+                    self.swap(snapshot);
+                }
+                *self.last_reload.lock().expect("poisoned") = Some(status(true, None));
+                Ok(changed)
+            }
+            Err(e) => {
+                *self.last_reload.lock().expect("poisoned") =
+                    Some(status(false, Some(e.to_string())));
+                Err(e)
+            }
+        }
+    }
+
+    /// The most recent reload attempt, if any.
+    pub fn last_reload(&self) -> Option<ReloadStatus> {
+        self.last_reload.lock().expect("poisoned").clone()
+    }
+}
+
+/// Formats a time as RFC 3339 UTC with seconds.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (H. Hinnant), valid for the Unix era.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(rfc3339(t), "2026-11-18T11:06:40Z");
+    }
+}

@@ -1,0 +1,238 @@
+//! Stage 3, building the Cedar request: a verified token and a check in, a Cedar `Request` and the
+//! `Entities` it needs out.
+//!
+//! Principal: `Customer::"<customer claim>"`, with its assignments from the entity data and its
+//! primitive attributes from same-named claims. Context: `legalEntity` from the token only. Resource:
+//! from the check, its attributes read with the schema. The entities passed to Cedar are a slice of
+//! the snapshot's: the principal, the selected legal entity, the resource and the entities its
+//! attributes name, each with its ancestors.
+
+mod context;
+mod resource;
+
+pub use context::LEGAL_ENTITY_KEY;
+
+use std::collections::HashMap;
+
+use cedar_policy::{Entities, Entity, EntityUid, Request};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::{
+    policy::Snapshot,
+    verify::{CustomerId, LegalEntityId},
+};
+
+/// One authorization question, as the HTTP API and the CLI take it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// Action name, e.g. `viewOrder`.
+    pub action: String,
+    /// The resource asked about.
+    pub resource: ResourceRef,
+    /// Extra context keys (never `legalEntity`).
+    #[serde(default)]
+    pub context: Option<Map<String, Value>>,
+}
+
+/// `{"type", "id", "attrs"?}`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRef {
+    /// Entity type, with or without namespace.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Entity id.
+    pub id: String,
+    /// Attributes in Cedar JSON form; absent means "look it up in the entity data".
+    #[serde(default)]
+    pub attrs: Option<Map<String, Value>>,
+}
+
+/// Who is asking: what the token says.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The customer.
+    pub customer: CustomerId,
+    /// The selected legal entity.
+    pub legal_entity: Option<LegalEntityId>,
+    /// The token's claims, for attribute mapping.
+    pub claims: Map<String, Value>,
+}
+
+impl From<&crate::verify::VerifiedToken> for Principal {
+    fn from(t: &crate::verify::VerifiedToken) -> Self {
+        Self {
+            customer: t.customer.clone(),
+            legal_entity: t.legal_entity.clone(),
+            claims: t.claims.clone(),
+        }
+    }
+}
+
+/// Why a check could not be turned into a Cedar request: the caller's mistake, answered 400.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// The schema declares no such action.
+    #[error("unknown action {0:?}")]
+    UnknownAction(String),
+    /// The schema declares no such entity type.
+    #[error("unknown entity type {0:?}")]
+    UnknownType(String),
+    /// An id or name Cedar cannot use.
+    #[error("invalid entity reference: {0}")]
+    BadReference(String),
+    /// Attributes that do not match the schema.
+    #[error("resource attributes do not match the schema: {0}")]
+    Attributes(String),
+    /// `context.legalEntity` given by the caller.
+    #[error("context may not set `legalEntity`: the selected legal entity comes from the token")]
+    ContextLegalEntity,
+    /// Context that does not match the schema.
+    #[error("context does not match the schema: {0}")]
+    Context(String),
+    /// The request does not fit the schema (e.g. a resource type the action does not apply to).
+    #[error("request does not match the schema: {0}")]
+    Request(String),
+    /// The entity data could not be assembled.
+    #[error("entity data does not match the schema: {0}")]
+    Entities(String),
+}
+
+/// Builds the Cedar request for `check` by `principal` against `snapshot`.
+pub fn build(
+    snapshot: &Snapshot,
+    principal: &Principal,
+    check: &Check,
+) -> Result<(Request, Entities), Error> {
+    let action = snapshot
+        .actions
+        .get(&check.action)
+        .ok_or_else(|| Error::UnknownAction(check.action.clone()))?
+        .clone();
+    let mut slice = Slice::default();
+
+    let customer_type = snapshot
+        .entity_type("Customer")
+        .ok_or_else(|| Error::UnknownType("Customer".into()))?;
+    let principal_uid = uid(customer_type, &principal.customer.0);
+    slice.add_principal(snapshot, &principal_uid, &principal.claims);
+
+    let legal_entity = match &principal.legal_entity {
+        Some(le) => {
+            let t = snapshot
+                .entity_type("LegalEntity")
+                .ok_or_else(|| Error::UnknownType("LegalEntity".into()))?;
+            let le_uid = uid(t, &le.0);
+            slice.add_known(snapshot, &le_uid);
+            Some(le_uid)
+        }
+        None => None,
+    };
+
+    let (resource_uid, resource_entity, referenced) = resource::build(snapshot, &check.resource)?;
+    match resource_entity {
+        Some(e) => {
+            slice.add_ancestors(snapshot, &resource_uid);
+            slice.insert(e);
+        }
+        None => slice.add_known(snapshot, &resource_uid),
+    }
+    for r in &referenced {
+        slice.add_known(snapshot, r);
+    }
+
+    let context = context::build(
+        snapshot,
+        &action,
+        legal_entity.as_ref(),
+        check.context.as_ref(),
+    )?;
+    let request = Request::new(
+        principal_uid,
+        action,
+        resource_uid,
+        context,
+        Some(&snapshot.schema),
+    )
+    .map_err(|e| Error::Request(e.to_string()))?;
+    let entities = Entities::from_entities(slice.0.into_values(), Some(&snapshot.schema))
+        .map_err(|e| Error::Entities(e.to_string()))?;
+    Ok((request, entities))
+}
+
+fn uid(t: cedar_policy::EntityTypeName, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(t, cedar_policy::EntityId::new(id))
+}
+
+/// The entities one request needs, keyed by uid so nothing is added twice.
+#[derive(Default)]
+struct Slice(HashMap<EntityUid, Entity>);
+
+impl Slice {
+    fn insert(&mut self, e: Entity) {
+        self.0.insert(e.uid(), e);
+    }
+
+    /// The entity as the snapshot knows it, with its ancestors; nothing when it is unknown.
+    fn add_known(&mut self, snapshot: &Snapshot, uid: &EntityUid) {
+        if self.0.contains_key(uid) {
+            return;
+        }
+        if let Some(e) = snapshot.entities.get(uid) {
+            self.insert(e.clone());
+            self.add_ancestors(snapshot, uid);
+        }
+    }
+
+    fn add_ancestors(&mut self, snapshot: &Snapshot, uid: &EntityUid) {
+        if let Some(ancestors) = snapshot.entities.ancestors(uid) {
+            for a in ancestors {
+                if !self.0.contains_key(a) {
+                    if let Some(e) = snapshot.entities.get(a) {
+                        self.0.insert(a.clone(), e.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The principal: parents from the entity data, attributes from same-named claims.
+    fn add_principal(&mut self, snapshot: &Snapshot, uid: &EntityUid, claims: &Map<String, Value>) {
+        let parents: std::collections::HashSet<EntityUid> = snapshot
+            .entities
+            .get(uid)
+            .map(|_| {
+                snapshot
+                    .entities
+                    .ancestors(uid)
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut attrs = HashMap::new();
+        for (name, kind) in &snapshot.customer_attrs {
+            use crate::policy::ClaimType;
+            use cedar_policy::RestrictedExpression as R;
+            let value = match (kind, claims.get(name)) {
+                (ClaimType::String, Some(Value::String(s))) => R::new_string(s.clone()),
+                (ClaimType::Long, Some(Value::Number(n))) if n.is_i64() => {
+                    R::new_long(n.as_i64().unwrap_or_default())
+                }
+                (ClaimType::Bool, Some(Value::Bool(b))) => R::new_bool(*b),
+                _ => continue,
+            };
+            attrs.insert(name.clone(), value);
+        }
+        self.add_ancestors(snapshot, uid);
+        let entity = Entity::new(uid.clone(), attrs, parents.clone())
+            .unwrap_or_else(|_| Entity::new_no_attrs(uid.clone(), parents));
+        self.insert(entity);
+    }
+}
+
+#[cfg(test)]
+mod tests;

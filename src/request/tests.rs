@@ -1,0 +1,146 @@
+//! Building Cedar requests from checks against the shipped policies.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::*;
+use crate::policy::{evaluate, load, Snapshot};
+
+fn snapshot() -> Snapshot {
+    load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+        "Shop",
+    )
+    .unwrap()
+}
+
+fn principal(customer: &str, le: Option<&str>) -> Principal {
+    Principal {
+        customer: CustomerId(customer.into()),
+        legal_entity: le.map(|l| LegalEntityId(l.into())),
+        claims: Map::new(),
+    }
+}
+
+fn check(v: Value) -> Check {
+    serde_json::from_value(v).unwrap()
+}
+
+fn decide(s: &Snapshot, p: &Principal, c: Value) -> crate::decision::Decision {
+    let (req, entities) = build(s, p, &check(c)).unwrap();
+    evaluate(s, &req, &entities)
+}
+
+#[test]
+fn short_and_qualified_type_names_are_the_same() {
+    let s = snapshot();
+    let p = principal("C-1", None);
+    for t in ["Order", "Shop::Order"] {
+        let d = decide(
+            &s,
+            &p,
+            json!({"action": "viewOrder", "resource": {"type": t, "id": "O-1",
+            "attrs": {"owner": {"type": "Customer", "id": "C-1"}}}}),
+        );
+        assert!(d.allow, "{t}: {d:?}");
+        assert_eq!(d.policies, ["own-orders"]);
+    }
+}
+
+#[test]
+fn legal_entity_comes_from_the_token_and_assignments_from_entity_data() {
+    let s = snapshot();
+    let order = json!({"action": "viewOrder", "resource": {"type": "Order", "id": "O-9",
+        "attrs": {"owner": {"type": "Customer", "id": "C-2"}, "legalEntity": {"type": "LegalEntity", "id": "LE-1"}}}});
+    assert!(decide(&s, &principal("C-1", Some("LE-1")), order.clone()).allow);
+    assert!(!decide(&s, &principal("C-1", Some("LE-2")), order.clone()).allow);
+    // C-3 claims LE-1 in its token but is not assigned to it.
+    assert!(!decide(&s, &principal("C-3", Some("LE-1")), order).allow);
+}
+
+#[test]
+fn caller_context_may_not_set_the_legal_entity() {
+    let s = snapshot();
+    let c = check(
+        json!({"action": "viewOrder", "resource": {"type": "Order", "id": "O"},
+        "context": {"legalEntity": {"type": "LegalEntity", "id": "LE-1"}}}),
+    );
+    assert!(matches!(
+        build(&s, &principal("C-1", None), &c),
+        Err(Error::ContextLegalEntity)
+    ));
+}
+
+#[test]
+fn schema_errors_are_the_callers() {
+    let s = snapshot();
+    let p = principal("C-1", None);
+    let unknown_action = check(json!({"action": "fly", "resource": {"type": "Order", "id": "O"}}));
+    assert!(matches!(
+        build(&s, &p, &unknown_action),
+        Err(Error::UnknownAction(_))
+    ));
+    let unknown_type =
+        check(json!({"action": "viewOrder", "resource": {"type": "Ship", "id": "O"}}));
+    assert!(matches!(
+        build(&s, &p, &unknown_type),
+        Err(Error::UnknownType(_))
+    ));
+    let wrong_attr = check(
+        json!({"action": "viewOrder", "resource": {"type": "Order", "id": "O",
+        "attrs": {"owner": "C-1"}}}),
+    );
+    assert!(matches!(
+        build(&s, &p, &wrong_attr),
+        Err(Error::Attributes(_))
+    ));
+    let wrong_resource = check(
+        json!({"action": "viewOrder", "resource": {"type": "Product", "id": "P",
+        "attrs": {"segments": []}}}),
+    );
+    assert!(matches!(
+        build(&s, &p, &wrong_resource),
+        Err(Error::Request(_))
+    ));
+    let undeclared_context = check(
+        json!({"action": "viewOrder", "resource": {"type": "Order", "id": "O"},
+        "context": {"channel": "web"}}),
+    );
+    assert!(matches!(
+        build(&s, &p, &undeclared_context),
+        Err(Error::Context(_))
+    ));
+}
+
+#[test]
+fn a_resource_given_by_reference_is_looked_up() {
+    let s = snapshot();
+    let select = |le: &str| json!({"action": "selectLegalEntity", "resource": {"type": "LegalEntity", "id": le}});
+    let p = principal("C-1", None);
+    assert!(decide(&s, &p, select("LE-2")).allow);
+    assert!(!decide(&s, &p, select("LE-3")).allow);
+    assert!(!decide(&s, &p, select("LE-404")).allow);
+}
+
+#[test]
+fn claims_fill_declared_principal_attributes() {
+    let mut s = snapshot();
+    let extra: cedar_policy::PolicySet = "@id(\"staff\")\npermit (principal, action == Shop::Action::\"cancelOrder\", resource)\nwhen { principal has email && principal.email like \"*@acme.example\" };"
+        .parse()
+        .unwrap();
+    for p in extra.policies() {
+        s.policies
+            .add(p.new_id(cedar_policy::PolicyId::new("staff")))
+            .unwrap();
+    }
+    let mut p = principal("C-1", None);
+    let cancel = json!({"action": "cancelOrder", "resource": {"type": "Order", "id": "O",
+        "attrs": {"owner": {"type": "Customer", "id": "C-2"}}}});
+    assert!(!decide(&s, &p, cancel.clone()).allow);
+    p.claims.insert("email".into(), json!("ann@acme.example"));
+    assert!(decide(&s, &p, cancel.clone()).allow);
+    // A claim of the wrong type is not mapped.
+    p.claims.insert("email".into(), json!(42));
+    assert!(!decide(&s, &p, cancel).allow);
+}
