@@ -177,7 +177,9 @@ async fn bad_bodies_get_4xx_json_errors_and_the_server_keeps_serving() {
     })
     .await;
     let json = Some("application/json");
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    // (name, content type, body, expected status, expected code)
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         ("not json", json, b"{not json".to_vec(), 400, "invalid_request"),
         ("wrong content type", Some("text/plain"), b"{}".to_vec(), 415, "unsupported_media_type"),
         ("no content type", None, b"{}".to_vec(), 415, "unsupported_media_type"),
@@ -186,7 +188,7 @@ async fn bad_bodies_get_4xx_json_errors_and_the_server_keeps_serving() {
         ("wrong attribute type", json, serde_json::to_vec(&json!({"action": "viewOrder", "resource": {"type": "Order", "id": "O", "attrs": {"owner": 42}}})).unwrap(), 400, "invalid_request"),
         ("context sets legalEntity", json, serde_json::to_vec(&json!({"action": "viewOrder", "resource": {"type": "Order", "id": "O"}, "context": {"legalEntity": {"type": "LegalEntity", "id": "LE-1"}}})).unwrap(), 400, "invalid_request"),
         ("oversize", json, vec![b' '; 70_000], 413, "payload_too_large"),
-        ("deeply nested", json, format!("{{\"action\":\"viewOrder\",\"resource\":{{\"type\":\"Order\",\"id\":\"O\",\"attrs\":{{\"owner\":{}1{}}}}}}}", "[".repeat(100_00), "]".repeat(100_00)).into_bytes(), 400, "invalid_request"),
+        ("deeply nested", json, format!("{{\"action\":\"viewOrder\",\"resource\":{{\"type\":\"Order\",\"id\":\"O\",\"attrs\":{{\"owner\":{}1{}}}}}}}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(), 400, "invalid_request"),
         ("missing fields", json, b"{}".to_vec(), 400, "invalid_request"),
     ];
     for (name, ct, body, status, code) in cases {
