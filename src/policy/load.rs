@@ -131,10 +131,14 @@ pub fn load(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
             }
         };
         if parsed.templates().next().is_some() {
+            let slot = ["?principal", "?resource"]
+                .iter()
+                .filter_map(|s| text.find(s))
+                .min();
             problems.push(problem(
                 rel,
                 &text,
-                None,
+                slot,
                 "templates are not supported; write static policies".into(),
             ));
         }
@@ -145,10 +149,14 @@ pub fn load(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
                 .unwrap_or_else(|| format!("{rel}#{n}"));
             let pid = PolicyId::new(&id);
             if let Some((other, _)) = origin.get(&pid) {
+                // Cedar keeps no source location on a parsed policy: point at its annotation.
+                let at = text
+                    .find(&format!("@id(\"{id}\")"))
+                    .or_else(|| text.find(&format!("@id(\"{}\")", id.escape_default())));
                 problems.push(problem(
                     rel,
                     &text,
-                    None,
+                    at,
                     format!("policy id {id:?} is also used in {other}"),
                 ));
                 continue;
@@ -285,9 +293,19 @@ fn diagnostics(file: &str, text: &str, diag: &dyn Diagnostic) -> Vec<Problem> {
     let one = |d: &dyn Diagnostic| {
         let offset = d.labels().and_then(|mut l| l.next()).map(|l| l.offset());
         let mut message = d.to_string();
+        // Some diagnostics (entity data) say what failed only in their causes.
+        let mut cause = d.source();
+        while let Some(c) = cause {
+            let c_msg = c.to_string();
+            if !message.contains(&c_msg) {
+                message = format!("{message}: {c_msg}");
+            }
+            cause = c.source();
+        }
         if let Some(help) = d.help() {
             message = format!("{message} ({help})");
         }
+        let offset = offset.or_else(|| locate(text, &message));
         problem(file, text, offset, message)
     };
     let related: Vec<Problem> = diag.related().into_iter().flatten().map(one).collect();
@@ -296,6 +314,42 @@ fn diagnostics(file: &str, text: &str, diag: &dyn Diagnostic) -> Vec<Problem> {
     } else {
         related
     }
+}
+
+/// Where in `text` a diagnostic without a source label points: serde's `at line L column C`, or
+/// the `"uid"` of the entity named `Type::"id"` in the message (entity data errors).
+fn locate(text: &str, message: &str) -> Option<usize> {
+    if let Some(rest) = message.rsplit_once(" at line ").map(|(_, r)| r) {
+        let mut words = rest.split_whitespace();
+        let line: usize = words.next()?.parse().ok()?;
+        let column: usize = match (words.next(), words.next()) {
+            (Some("column"), Some(c)) => c
+                .trim_end_matches(|ch: char| !ch.is_ascii_digit())
+                .parse()
+                .ok()?,
+            _ => 1,
+        };
+        let start: usize = text
+            .split_inclusive('\n')
+            .take(line.checked_sub(1)?)
+            .map(str::len)
+            .sum();
+        return Some((start + column.saturating_sub(1)).min(text.len()));
+    }
+    let (_, after) = message.split_once("::\"")?;
+    let id = &after[..after.find('"')?];
+    let quoted = format!("\"{id}\"");
+    let mut from = 0;
+    while let Some(i) = text[from..].find("\"uid\"") {
+        let at = from + i;
+        let window = &text[at..text.len().min(at + 120)];
+        let uid_end = window.find('}').unwrap_or(window.len());
+        if window[..uid_end].contains(&quoted) {
+            return Some(at);
+        }
+        from = at + 5;
+    }
+    None
 }
 
 fn problem(file: &str, text: &str, offset: Option<usize>, message: String) -> Problem {

@@ -124,3 +124,43 @@ fn reload_keeps_the_old_set_when_the_new_one_is_invalid() {
     assert!(!status.ok);
     assert!(status.error.unwrap().contains("orders.cedar"));
 }
+
+#[test]
+fn duplicate_ids_point_at_the_second_annotation() {
+    let dir = copy_of_shipped();
+    std::fs::write(
+        dir.path().join("zz.cedar"),
+        "// again\n\n@id(\"own-orders\")\npermit (principal, action, resource);\n",
+    )
+    .unwrap();
+    let err = load(dir.path(), "Shop").unwrap_err();
+    let p = &err.problems[0];
+    assert_eq!(
+        (p.file.as_str(), p.line, p.column),
+        ("zz.cedar", Some(3), Some(1)),
+        "{err}"
+    );
+    assert_eq!(p.snippet.as_deref(), Some("@id(\"own-orders\")"));
+}
+
+#[test]
+fn entity_data_errors_point_at_the_entity_or_the_json_position() {
+    let dir = copy_of_shipped();
+    let path = dir.path().join(ENTITIES_FILE);
+    let good = std::fs::read_to_string(&path).unwrap();
+    let bad_attr = good.replace(
+        "\"name\": \"Globex Corp\"",
+        "\"name\": \"Globex Corp\", \"colour\": 1",
+    );
+    std::fs::write(&path, &bad_attr).unwrap();
+    let err = load(dir.path(), "Shop").unwrap_err();
+    let p = &err.problems[0];
+    assert!(p.message.contains("colour"), "{err}");
+    let snippet = p.snippet.as_deref().unwrap_or_default();
+    assert!(snippet.contains("\"LE-3\""), "{err}");
+
+    std::fs::write(&path, good.replacen('[', "[,", 1)).unwrap();
+    let err = load(dir.path(), "Shop").unwrap_err();
+    assert_eq!(err.problems[0].line, Some(1), "{err}");
+    assert!(err.problems[0].column.is_some(), "{err}");
+}
