@@ -11,6 +11,7 @@ mod context;
 mod resource;
 
 pub use context::LEGAL_ENTITY_KEY;
+pub use resource::entity;
 
 use std::collections::HashMap;
 

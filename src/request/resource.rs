@@ -35,6 +35,40 @@ pub(super) fn build(
     Ok((uid, Some(entity), referenced))
 }
 
+/// A whole entity written the way checks write resources (short type names, `{"type", "id"}`
+/// references), read with the schema: entity data given outside the entity source, by
+/// `legate test` cases and `legate authorize --entities`.
+pub fn entity(
+    snapshot: &Snapshot,
+    r: &ResourceRef,
+    parents: &[(String, String)],
+) -> Result<Entity, Error> {
+    let t = snapshot
+        .entity_type(&r.kind)
+        .ok_or_else(|| Error::UnknownType(r.kind.clone()))?;
+    let mut refs = Vec::new();
+    let attrs = match &r.attrs {
+        Some(a) => normalize(snapshot, &Value::Object(a.clone()), &mut refs)?,
+        None => json!({}),
+    };
+    let parents = parents
+        .iter()
+        .map(|(kind, id)| {
+            let p = snapshot
+                .entity_type(kind)
+                .ok_or_else(|| Error::UnknownType(kind.clone()))?;
+            Ok(json!({"type": p.to_string(), "id": id}))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let json = json!({
+        "uid": {"type": t.to_string(), "id": r.id},
+        "attrs": attrs,
+        "parents": parents,
+    });
+    Entity::from_json_value(json, Some(&snapshot.schema))
+        .map_err(|e| Error::Attributes(cedar_message(&e)))
+}
+
 /// Qualifies entity references (`{"type","id"}` or `{"__entity": {...}}`) with the namespace and
 /// collects their uids; records and sets are walked.
 fn normalize(snapshot: &Snapshot, v: &Value, refs: &mut Vec<EntityUid>) -> Result<Value, Error> {
