@@ -5,11 +5,12 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::{extract::DefaultBodyLimit, middleware, Router};
 use jsonwebtoken::Algorithm;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
 
 use crate::{
-    audit::Audit,
+    audit::{Audit, DecisionLog},
     config::Config,
     http,
     policy::PolicyStore,
@@ -27,6 +28,8 @@ pub struct AppState {
     pub policies: Arc<PolicyStore>,
     /// Decision events.
     pub audit: Arc<Audit>,
+    /// Renders `/metrics`; `None` when another metrics recorder was installed first.
+    pub prometheus: Option<PrometheusHandle>,
 }
 
 /// Everything that kept legate from starting.
@@ -39,6 +42,8 @@ pub struct StartupError {
 
 /// Builds the state: reads every key set and the policies, collecting all problems.
 pub async fn build(config: Config) -> Result<AppState, StartupError> {
+    // First, so that what the steps below record (policies loaded, JWKS fetches) is counted.
+    let prometheus = crate::telemetry::install();
     let mut problems = Vec::new();
     let mut issuers = Vec::new();
     for t in &config.trust {
@@ -57,6 +62,16 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
             Err(e) => problems.push(format!("[[trust]] {:?}: {e}", t.issuer)),
         }
     }
+    let decision_log = match DecisionLog::open(&config.log.decisions) {
+        Ok(log) => log,
+        Err(e) => {
+            problems.push(format!(
+                "`log.decisions` {:?} cannot be opened: {e}",
+                config.log.decisions
+            ));
+            None
+        }
+    };
     let policies = match PolicyStore::open(config.policies.dir.clone(), &config.namespace) {
         Ok(p) => Some(p),
         Err(e) => {
@@ -71,11 +86,12 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
         customer: config.claims.customer.clone(),
         legal_entity: config.claims.legal_entity.clone(),
     };
-    let audit = Audit::new(config.log.decisions != "off", config.log.allow_sample_rate);
+    let audit = Audit::new(decision_log, config.log.allow_sample_rate);
     Ok(AppState {
         verifier: Arc::new(Verifier::new(issuers, names)),
         policies: Arc::new(policies),
         audit: Arc::new(audit),
+        prometheus,
         config: Arc::new(config),
     })
 }
@@ -92,7 +108,9 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(limits.request_timeout_secs),
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(http::observe::span))
+        .layer(middleware::from_fn(http::observe::track))
+        .layer(middleware::from_fn(http::observe::request_id))
         .with_state(state)
 }
 

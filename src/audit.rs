@@ -1,33 +1,53 @@
-//! Stage 5, audit: one structured event per decision (target `legate::audit`) and the decision
-//! counters. Token contents never appear here beyond ids (`iss`, `jti`, customer, legal entity).
+//! Stage 5, audit: the decision counters and the decision log, one JSON line per decision.
+//!
+//! A line holds who asked (issuer, `jti`, customer, legal entity: ids only, never token contents),
+//! what (action, resource type and id), the answer (decision, determining policies, errors), against
+//! which policy set (its hash), how long it took, and the request's `x-request-id`. Allows are kept
+//! with probability `log.allow_sample_rate`; denies are always kept.
+//!
+//! Lines go to stderr or a file (`log.decisions`). A writer thread owns the output: a decision only
+//! hands its line to a bounded channel, and the thread writes whatever has queued, then flushes.
+//! When the channel is full the decision waits for room rather than dropping a record.
 
-use std::time::Duration;
+use std::{
+    fs::OpenOptions,
+    io::{self, BufWriter, Write},
+    path::Path,
+    sync::mpsc::{self, Receiver, SyncSender},
+    thread::JoinHandle,
+    time::{Duration, SystemTime},
+};
 
-use crate::{decision::Decision, policy::Snapshot, request::Check, verify::VerifiedToken};
+use serde::Serialize;
 
-/// Where decision events go and how allows are sampled.
-#[derive(Debug, Clone)]
+use crate::{
+    decision::Decision,
+    policy::{rfc3339, Snapshot},
+    request::Check,
+    verify::VerifiedToken,
+};
+
+/// Lines that may wait for the writer before a decision blocks.
+const QUEUE: usize = 8192;
+
+/// Counts decisions and writes the decision log.
+#[derive(Debug, Default)]
 pub struct Audit {
+    log: Option<DecisionLog>,
     allow_sample_rate: f64,
-    enabled: bool,
-}
-
-impl Default for Audit {
-    fn default() -> Self {
-        Self {
-            allow_sample_rate: 1.0,
-            enabled: true,
-        }
-    }
 }
 
 impl Audit {
-    /// `enabled = false` writes no events (counters still count); allows are kept with probability
-    /// `allow_sample_rate`, denies always.
-    pub fn new(enabled: bool, allow_sample_rate: f64) -> Self {
+    /// Counters only, no decision log (`log.decisions = "off"`, the CLI).
+    pub fn disabled() -> Self {
+        Self::default()
+    }
+
+    /// Counters, and lines to `log` with allows kept with probability `allow_sample_rate`.
+    pub fn new(log: Option<DecisionLog>, allow_sample_rate: f64) -> Self {
         Self {
+            log,
             allow_sample_rate,
-            enabled,
         }
     }
 
@@ -40,28 +60,154 @@ impl Audit {
         snapshot: &Snapshot,
         latency: Duration,
     ) {
-        metrics::counter!("legate_decisions_total", "action" => check.action.clone(), "decision" => decision.as_str()).increment(1);
+        // Only actions the schema declares become label values: callers cannot add series.
+        let action = if snapshot.actions.contains_key(&check.action) {
+            check.action.clone()
+        } else {
+            "unknown".to_string()
+        };
+        metrics::counter!("legate_decisions_total", "action" => action, "decision" => decision.as_str()).increment(1);
         metrics::histogram!("legate_decision_duration_seconds").record(latency.as_secs_f64());
-        if !self.enabled || (decision.allow && !sampled(self.allow_sample_rate)) {
+        let Some(log) = &self.log else {
+            return;
+        };
+        if decision.allow && !sampled(self.allow_sample_rate) {
             return;
         }
-        tracing::info!(
-            target: "legate::audit",
-            issuer = %token.issuer,
-            jti = token.jti.as_deref().unwrap_or(""),
-            customer = %token.customer,
-            legal_entity = token.legal_entity.as_ref().map(|l| l.0.as_str()).unwrap_or(""),
-            action = %check.action,
-            resource_type = %check.resource.kind,
-            resource_id = %check.resource.id,
-            decision = decision.as_str(),
-            policies = ?decision.policies,
-            errors = ?decision.errors,
-            policy_hash = %snapshot.hash,
-            latency_us = latency.as_micros() as u64,
-            "decision"
-        );
+        let line = DecisionLine {
+            time: timestamp(SystemTime::now()),
+            request_id: crate::http::observe::current_request_id(),
+            issuer: &token.issuer,
+            jti: token.jti.as_deref(),
+            customer: &token.customer.0,
+            legal_entity: token.legal_entity.as_ref().map(|l| l.0.as_str()),
+            action: &check.action,
+            resource: ResourceIds {
+                kind: &check.resource.kind,
+                id: &check.resource.id,
+            },
+            decision: decision.as_str(),
+            policies: &decision.policies,
+            errors: &decision.errors,
+            policy_hash: &snapshot.hash,
+            latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+        };
+        log.write(&line);
     }
+}
+
+/// One line of the decision log.
+#[derive(Debug, Serialize)]
+struct DecisionLine<'a> {
+    time: String,
+    request_id: Option<String>,
+    issuer: &'a str,
+    jti: Option<&'a str>,
+    customer: &'a str,
+    legal_entity: Option<&'a str>,
+    action: &'a str,
+    resource: ResourceIds<'a>,
+    decision: &'static str,
+    policies: &'a [String],
+    errors: &'a [String],
+    policy_hash: &'a str,
+    latency_us: u64,
+}
+
+/// The resource by type and id only: attributes may hold business data.
+#[derive(Debug, Serialize)]
+struct ResourceIds<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    id: &'a str,
+}
+
+/// The decision log's output, owned by a writer thread. Dropping it writes what is queued, flushes
+/// and waits for the thread, so no line is lost at shutdown.
+#[derive(Debug)]
+pub struct DecisionLog {
+    lines: Option<SyncSender<String>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl DecisionLog {
+    /// Opens the destination named by `log.decisions`: `off` gives `None`, `stderr` the process's
+    /// stderr, anything else a file path, appended to (created when missing).
+    pub fn open(destination: &str) -> io::Result<Option<Self>> {
+        let out: Box<dyn Write + Send> = match destination {
+            "off" => return Ok(None),
+            "stderr" => Box::new(io::stderr()),
+            path => Box::new(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(Path::new(path))?,
+            ),
+        };
+        Self::to_writer(out).map(Some)
+    }
+
+    /// A log writing to `out`.
+    pub fn to_writer(out: Box<dyn Write + Send>) -> io::Result<Self> {
+        let (tx, rx) = mpsc::sync_channel::<String>(QUEUE);
+        let writer = std::thread::Builder::new()
+            .name("legate-decision-log".into())
+            .spawn(move || write_lines(rx, out))?;
+        Ok(Self {
+            lines: Some(tx),
+            writer: Some(writer),
+        })
+    }
+
+    fn write(&self, line: &DecisionLine<'_>) {
+        let Some(tx) = &self.lines else { return };
+        match serde_json::to_string(line) {
+            Ok(text) => {
+                if tx.send(text).is_err() {
+                    tracing::error!(
+                        "the decision log writer has stopped; a decision was not logged"
+                    );
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot serialize a decision log line"),
+        }
+    }
+}
+
+impl Drop for DecisionLog {
+    fn drop(&mut self) {
+        drop(self.lines.take());
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// The writer thread: blocks for a line, writes every line already queued, flushes, repeats; ends
+/// when every sender is gone.
+fn write_lines(rx: Receiver<String>, out: Box<dyn Write + Send>) {
+    let mut out = BufWriter::new(out);
+    while let Ok(first) = rx.recv() {
+        let mut result = writeln!(out, "{first}");
+        while result.is_ok() {
+            let Ok(next) = rx.try_recv() else { break };
+            result = writeln!(out, "{next}");
+        }
+        if let Err(e) = result.and_then(|()| out.flush()) {
+            tracing::error!(error = %e, "cannot write the decision log");
+        }
+    }
+    let _ = out.flush();
+}
+
+/// RFC 3339 UTC with milliseconds.
+fn timestamp(t: SystemTime) -> String {
+    let secs = rfc3339(t);
+    let millis = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_millis())
+        .unwrap_or(0);
+    format!("{}.{millis:03}Z", secs.trim_end_matches('Z'))
 }
 
 fn sampled(rate: f64) -> bool {
@@ -71,6 +217,59 @@ fn sampled(rate: f64) -> bool {
     if rate <= 0.0 {
         return false;
     }
-    let r = uuid::Uuid::new_v4().as_u128() as u64;
-    (r as f64 / u64::MAX as f64) < rate
+    // Not a UUID's bits: a v4 UUID fixes some of them (the low 64 start with `10`).
+    let mut bytes = [0u8; 8];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        return true; // when in doubt, keep the record
+    }
+    (u64::from_le_bytes(bytes) as f64 / u64::MAX as f64) < rate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_have_milliseconds() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_000_000_042);
+        assert_eq!(timestamp(t), "2026-11-18T11:06:40.042Z");
+    }
+
+    #[test]
+    fn sampling_keeps_all_none_or_some() {
+        assert!((0..100).all(|_| sampled(1.0)));
+        assert!((0..100).all(|_| !sampled(0.0)));
+        let kept = (0..10_000).filter(|_| sampled(0.5)).count();
+        assert!((4_000..6_000).contains(&kept), "{kept}");
+    }
+
+    /// A `Write` whose bytes the test can read after the log is dropped.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn dropping_the_log_writes_every_queued_line() {
+        let out = Shared::default();
+        let log = DecisionLog::to_writer(Box::new(out.clone())).unwrap();
+        let tx = log.lines.clone().unwrap();
+        for i in 0..1000 {
+            tx.send(format!("{{\"n\":{i}}}")).unwrap();
+        }
+        drop(tx);
+        drop(log);
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1000);
+        assert_eq!(lines[999], "{\"n\":999}");
+    }
 }

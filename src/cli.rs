@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `validate`, `token`.
+//! The command line: `serve` (default), `validate`, `test`, `authorize`, `token`.
 //!
 //! Each subcommand reads the same config file (`--config`, default `./legate.toml`) and environment
 //! overlay as the server, so what `legate validate` accepts is what `legate serve` will load.
@@ -15,10 +15,13 @@ use serde_json::{json, Map, Value};
 
 use crate::{
     app,
+    audit::Audit,
     config::Config,
     issue::{keys::thumbprint, SigningKey},
     policy,
-    verify::KeySource,
+    request::{Check, ResourceRef},
+    suite,
+    verify::{ClaimNames, KeySource},
 };
 
 /// legate: authorization sidecar for B2B storefronts (JWT + Cedar + legal-entity switching).
@@ -43,8 +46,51 @@ pub enum Command {
         /// Policy directory (default: `policies.dir` from the config, else `policies`).
         dir: Option<PathBuf>,
     },
+    /// Run the policy test files in `DIR/tests/` (*.toml, *.json); exit non-zero on any failure.
+    Test {
+        /// Policy directory (default: `policies.dir` from the config, else `policies`).
+        dir: Option<PathBuf>,
+        /// Also list the cases that pass.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// Decide one check from the command line, without a server. Exit 0 on allow, 1 on deny,
+    /// 2 when the check cannot be decided (bad input, policies that do not load).
+    Authorize(AuthorizeArgs),
     /// Mint a signed token for development (never use dev keys in production).
     Token(TokenArgs),
+}
+
+/// `legate authorize`
+#[derive(Debug, Args)]
+pub struct AuthorizeArgs {
+    /// The customer (the configured customer claim, `sub` by default).
+    #[arg(long, visible_alias = "sub")]
+    pub customer: String,
+    /// The selected legal entity (the `legalEntityId` claim).
+    #[arg(long)]
+    pub legal_entity: Option<String>,
+    /// Extra claim `name=value` (value read as JSON, else as a string); repeatable.
+    #[arg(long = "claim", value_name = "NAME=VALUE")]
+    pub claims: Vec<String>,
+    /// The action, e.g. `viewOrder`.
+    #[arg(long)]
+    pub action: String,
+    /// The resource as JSON, as in a `/v1/authorize` body: `{"type", "id", "attrs"?}`.
+    #[arg(long)]
+    pub resource: String,
+    /// Extra context keys as a JSON object.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// A JSON file of entities (`[{"type", "id", "attrs"?, "parents"?}]`) added to the entity data.
+    #[arg(long)]
+    pub entities: Option<PathBuf>,
+    /// Policy directory (default: `policies.dir` from the config, else `policies`).
+    #[arg(long)]
+    pub policies: Option<PathBuf>,
+    /// Print the answer as `/v1/authorize` would, in JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `legate serve`
@@ -87,17 +133,24 @@ pub struct TokenArgs {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
+    // `authorize` answers deny with 1, so its errors need another code.
+    let error_code = match cli.command {
+        Some(Command::Authorize(_)) => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    };
     let result = match cli.command {
         None => serve(&cli.config, ServeArgs::default()),
         Some(Command::Serve(args)) => serve(&cli.config, args),
         Some(Command::Validate { dir }) => validate(&cli.config, dir),
+        Some(Command::Test { dir, verbose }) => test(&cli.config, dir, verbose),
+        Some(Command::Authorize(args)) => authorize(&cli.config, args),
         Some(Command::Token(args)) => token(&cli.config, args),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("legate: {e:#}");
-            ExitCode::FAILURE
+            error_code
         }
     }
 }
@@ -151,13 +204,15 @@ fn serve(config_path: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
+        // Signal handlers go in before "listening" is announced: a SIGTERM after it is graceful.
+        let shutdown = crate::signals::shutdown();
         tracing::info!(
             address = %listener.local_addr()?,
             policies = state.policies.snapshot().files.len(),
             policy_hash = %state.policies.snapshot().hash,
             "legate is listening"
         );
-        app::serve(listener, state, crate::signals::shutdown()).await?;
+        app::serve(listener, state, shutdown).await?;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })
@@ -190,6 +245,131 @@ fn validate(config_path: &Path, dir: Option<PathBuf>) -> anyhow::Result<ExitCode
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn claim_names(config: &Config) -> ClaimNames {
+    ClaimNames {
+        customer: config.claims.customer.clone(),
+        legal_entity: config.claims.legal_entity.clone(),
+    }
+}
+
+fn test(config_path: &Path, dir: Option<PathBuf>, verbose: bool) -> anyhow::Result<ExitCode> {
+    let config = config_or_defaults(config_path)?;
+    let dir = dir.unwrap_or(config.policies.dir.clone());
+    let report = match suite::run_dir(&dir, &config.namespace, &claim_names(&config)) {
+        Ok(r) => r,
+        Err(suite::Error::Policies(e)) => {
+            for p in &e.problems {
+                let mut p = p.clone();
+                p.file = dir.join(&p.file).display().to_string();
+                eprintln!("error: {p}");
+            }
+            bail!("the policies in {} do not load", dir.display());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if verbose {
+        for p in &report.passed {
+            println!("ok   {p}");
+        }
+    }
+    for f in &report.failures {
+        println!("{f}");
+    }
+    println!(
+        "{} passed, {} failed",
+        report.passed.len(),
+        report.failures.len()
+    );
+    Ok(if report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn authorize(config_path: &Path, args: AuthorizeArgs) -> anyhow::Result<ExitCode> {
+    let config = config_or_defaults(config_path)?;
+    let dir = args.policies.unwrap_or(config.policies.dir.clone());
+    let snapshot = policy::load(&dir, &config.namespace)
+        .map_err(|e| anyhow::anyhow!("the policies in {} do not load:\n{e}", dir.display()))?;
+    let names = claim_names(&config);
+    let mut claims = Map::new();
+    claims.insert(names.customer.clone(), json!(args.customer));
+    if let Some(le) = &args.legal_entity {
+        claims.insert(names.legal_entity.clone(), json!(le));
+    }
+    for c in &args.claims {
+        let (name, value) = parse_claim(c)?;
+        claims.insert(name, value);
+    }
+    let resource: ResourceRef = serde_json::from_str(&args.resource)
+        .context("--resource is not {\"type\", \"id\", \"attrs\"?} JSON")?;
+    let context = args
+        .context
+        .as_deref()
+        .map(serde_json::from_str::<Map<String, Value>>)
+        .transpose()
+        .context("--context is not a JSON object")?;
+    let extra: Vec<suite::EntitySpec> = match &args.entities {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a JSON list of entities", path.display()))?
+        }
+        None => Vec::new(),
+    };
+    let own = suite::with_entities(&snapshot, &extra).map_err(anyhow::Error::msg)?;
+    let snapshot = own.as_ref().unwrap_or(&snapshot);
+    let token = suite::token_from_claims(&claims, &names).map_err(anyhow::Error::msg)?;
+    let check = Check {
+        action: args.action,
+        resource,
+        context,
+    };
+    let decision = crate::decide(&Audit::disabled(), snapshot, &token, &check)
+        .context("the check is invalid")?;
+    if args.json {
+        let mut answer = serde_json::to_value(&decision)?;
+        answer["principal"] = json!(token.customer.0);
+        answer["legal_entity_id"] = json!(token.legal_entity.map(|l| l.0));
+        println!("{answer}");
+    } else {
+        println!("{}", decision.as_str());
+        println!(
+            "  principal: {}  legal entity: {}",
+            token.customer,
+            token
+                .legal_entity
+                .as_ref()
+                .map_or("(none)", |l| l.0.as_str())
+        );
+        let policies = if decision.policies.is_empty() {
+            "(none: no permit applies, so the default is deny)".to_string()
+        } else {
+            decision.policies.join(", ")
+        };
+        println!("  determining policies: {policies}");
+        for e in &decision.errors {
+            println!("  error: {e}");
+        }
+    }
+    Ok(if decision.allow {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `name=value`, the value read as JSON when it parses, else as a string.
+fn parse_claim(c: &str) -> anyhow::Result<(String, Value)> {
+    let (name, raw) = c
+        .split_once('=')
+        .with_context(|| format!("--claim {c:?} is not NAME=VALUE"))?;
+    let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+    Ok((name.to_string(), value))
 }
 
 fn token(config_path: &Path, args: TokenArgs) -> anyhow::Result<ExitCode> {
@@ -241,11 +421,8 @@ fn token(config_path: &Path, args: TokenArgs) -> anyhow::Result<ExitCode> {
         claims.insert(config.claims.legal_entity.clone(), json!(le));
     }
     for c in &args.claims {
-        let (name, raw) = c
-            .split_once('=')
-            .with_context(|| format!("--claim {c:?} is not NAME=VALUE"))?;
-        let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
-        claims.insert(name.to_string(), value);
+        let (name, value) = parse_claim(c)?;
+        claims.insert(name, value);
     }
     let mut header = jsonwebtoken::Header::new(key.alg);
     header.kid = Some(kid);

@@ -20,6 +20,8 @@ pub mod issue;
 pub mod policy;
 pub mod request;
 pub mod signals;
+pub mod suite;
+pub mod telemetry;
 pub mod verify;
 
 use std::time::Instant;

@@ -3,6 +3,7 @@
 pub mod authorize;
 pub mod error;
 pub mod extract;
+pub mod observe;
 pub mod ops;
 
 use axum::{
@@ -21,4 +22,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/policies", get(ops::policies))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
 }

@@ -42,7 +42,7 @@ pub enum ClaimType {
 }
 
 /// One loaded, validated, immutable policy set with everything derived from it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     /// Namespace short type names resolve in.
     pub namespace: String,
@@ -116,6 +116,7 @@ impl PolicyStore {
 
     /// A store over an already built snapshot (tests, `legate authorize`).
     pub fn new(dir: PathBuf, namespace: &str, snapshot: Snapshot) -> Self {
+        metrics::gauge!("legate_policies_loaded").set(snapshot.files.len() as f64);
         Self {
             dir,
             namespace: namespace.to_string(),
@@ -136,6 +137,7 @@ impl PolicyStore {
 
     /// Replaces the current snapshot.
     pub fn swap(&self, snapshot: Snapshot) {
+        metrics::gauge!("legate_policies_loaded").set(snapshot.files.len() as f64);
         self.current.store(Arc::new(snapshot));
     }
 
@@ -154,10 +156,13 @@ impl PolicyStore {
                 if changed {
                     self.swap(snapshot);
                 }
+                let result = if changed { "ok" } else { "unchanged" };
+                metrics::counter!("legate_policy_reloads_total", "result" => result).increment(1);
                 *self.last_reload.lock().expect("poisoned") = Some(status(true, None));
                 Ok(changed)
             }
             Err(e) => {
+                metrics::counter!("legate_policy_reloads_total", "result" => "error").increment(1);
                 *self.last_reload.lock().expect("poisoned") =
                     Some(status(false, Some(e.to_string())));
                 Err(e)
