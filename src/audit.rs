@@ -30,6 +30,22 @@ use crate::{
 /// Lines that may wait for the writer before a decision blocks.
 const QUEUE: usize = 8192;
 
+tokio::task_local! {
+    /// The `x-request-id` of the request being served on this task.
+    static REQUEST_ID: String;
+}
+
+/// Runs `fut` (an HTTP request's handling) with `id` as the request id its decisions are logged
+/// under. A task-local rather than a parameter: every stage that records a decision (authorize,
+/// forward-auth, token refresh) gets it without threading it through its signature.
+pub async fn with_request_id<F: std::future::Future>(id: String, fut: F) -> F::Output {
+    REQUEST_ID.scope(id, fut).await
+}
+
+fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 /// Counts decisions and writes the decision log.
 #[derive(Debug, Default)]
 pub struct Audit {
@@ -76,7 +92,7 @@ impl Audit {
         }
         let line = DecisionLine {
             time: timestamp(SystemTime::now()),
-            request_id: crate::http::observe::current_request_id(),
+            request_id: current_request_id(),
             issuer: &token.issuer,
             jti: token.jti.as_deref(),
             customer: &token.customer.0,

@@ -2,8 +2,8 @@
 //!
 //! [`request_id`] takes the caller's `x-request-id` when it is usable (1 to 128 visible ASCII
 //! characters), else generates a UUID; it puts the id on the request (for the trace span), on the
-//! response, and in a task-local that the decision log reads ([`current_request_id`]), so every
-//! stage that records a decision gets the id without passing it through its signature.
+//! response, and around the handler for the decision log ([`crate::audit::with_request_id`]), so
+//! every stage that records a decision gets the id without passing it through its signature.
 //! [`track`] counts `legate_http_requests_total{method, route, status}` and times the request; the
 //! route is the matched path pattern (`/v1/forward-auth/{*path}`), never the raw URI, so callers
 //! cannot create new series.
@@ -24,15 +24,6 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Longest caller-supplied request id kept; longer ones are replaced.
 const MAX_REQUEST_ID: usize = 128;
 
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The id of the request being served on this task, if any (none in the CLI).
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
-}
-
 fn usable(v: &HeaderValue) -> bool {
     let b = v.as_bytes();
     !b.is_empty() && b.len() <= MAX_REQUEST_ID && b.iter().all(|c| c.is_ascii_graphic())
@@ -49,7 +40,7 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     req.headers_mut()
         .insert(X_REQUEST_ID.clone(), value.clone());
     req.extensions_mut().insert(RequestId::new(value.clone()));
-    let mut resp = REQUEST_ID.scope(id, next.run(req)).await;
+    let mut resp = crate::audit::with_request_id(id, next.run(req)).await;
     resp.headers_mut().insert(X_REQUEST_ID.clone(), value);
     resp
 }
