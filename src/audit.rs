@@ -30,6 +30,9 @@ use crate::{
 /// Lines that may wait for the writer before a decision blocks.
 const QUEUE: usize = 8192;
 
+/// How long the writer lets lines gather after a write: the most a line waits to reach the log.
+const GATHER: Duration = Duration::from_millis(5);
+
 tokio::task_local! {
     /// The `x-request-id` of the request being served on this task.
     static REQUEST_ID: String;
@@ -199,10 +202,14 @@ impl Drop for DecisionLog {
     }
 }
 
-/// The writer thread: blocks for a line, writes every line already queued, flushes, repeats; ends
-/// when every sender is gone.
+/// The writer thread: blocks for a line, writes every line already queued, flushes, then rests for
+/// [`GATHER`] before it looks again; ends when every sender is gone.
+///
+/// The rest is what makes the log cheap under load: while the writer is not waiting on the channel,
+/// a decision's `send` wakes no thread, and the lines that gather meanwhile go out in one `write`.
+/// Without it a batch of 100 checks cost 100 wake-ups and 100 writes.
 fn write_lines(rx: Receiver<String>, out: Box<dyn Write + Send>) {
-    let mut out = BufWriter::new(out);
+    let mut out = BufWriter::with_capacity(64 * 1024, out);
     while let Ok(first) = rx.recv() {
         let mut result = writeln!(out, "{first}");
         while result.is_ok() {
@@ -212,6 +219,7 @@ fn write_lines(rx: Receiver<String>, out: Box<dyn Write + Send>) {
         if let Err(e) = result.and_then(|()| out.flush()) {
             tracing::error!(error = %e, "cannot write the decision log");
         }
+        std::thread::sleep(GATHER);
     }
     let _ = out.flush();
 }
