@@ -72,8 +72,10 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
         legal_entity: config.claims.legal_entity.clone(),
     };
     let audit = Audit::new(config.log.decisions != "off", config.log.allow_sample_rate);
+    let verifier = Verifier::new(issuers, names);
+    verifier.spawn_key_retries();
     Ok(AppState {
-        verifier: Arc::new(Verifier::new(issuers, names)),
+        verifier: Arc::new(verifier),
         policies: Arc::new(policies),
         audit: Arc::new(audit),
         config: Arc::new(config),

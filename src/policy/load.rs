@@ -203,12 +203,32 @@ pub fn load(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
         .map(|p| p.id().clone())
         .collect();
     infos.sort_by(|a, b| a.id.cmp(&b.id));
-    let entity_types = schema.entity_types().cloned().collect();
+    let mut entity_types = HashMap::new();
+    for t in schema.entity_types() {
+        if t.namespace() == namespace {
+            entity_types.insert(t.basename().to_string(), t.clone());
+        }
+        entity_types.insert(t.to_string(), t.clone());
+    }
     let actions = schema
         .actions()
         .map(|a| (a.id().unescaped().to_string(), a.clone()))
         .collect();
     let customer_attrs = customer_attrs(&schema_text, namespace);
+    let all_actions = schema
+        .action_entities()
+        .map_err(|e| LoadError::one(SCHEMA_FILE, e.to_string()))?;
+    let action_entities = all_actions
+        .iter()
+        .map(|a| {
+            let uid = a.uid();
+            let groups = all_actions.ancestors(&uid).into_iter().flatten();
+            let slice = std::iter::once(a.clone())
+                .chain(groups.filter_map(|g| all_actions.get(g).cloned()))
+                .collect();
+            (uid, slice)
+        })
+        .collect();
 
     Ok(Snapshot {
         namespace: namespace.to_string(),
@@ -219,6 +239,7 @@ pub fn load(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
         forbids,
         entity_types,
         actions,
+        action_entities,
         customer_attrs,
         hash: hex(&hasher.finalize()),
         loaded_at: SystemTime::now(),

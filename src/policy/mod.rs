@@ -56,10 +56,14 @@ pub struct Snapshot {
     pub files: Vec<PolicyInfo>,
     /// Ids of `forbid` policies: an error in one of them denies the request.
     pub forbids: HashSet<PolicyId>,
-    /// Entity types the schema declares.
-    pub entity_types: HashSet<EntityTypeName>,
+    /// Entity types the schema declares, by qualified name and, inside `namespace`, by short name
+    /// (parsing a type name goes through Cedar's parser: too slow to do per request).
+    pub entity_types: HashMap<String, EntityTypeName>,
     /// Actions the schema declares, by plain name (`viewOrder`).
     pub actions: HashMap<String, EntityUid>,
+    /// For each action, its entity and the entities of the action groups it is in: a request's slice
+    /// gets only its own action's, so `action in <group>` works without re-validating per request.
+    pub action_entities: HashMap<EntityUid, Vec<cedar_policy::Entity>>,
     /// Principal attributes that token claims of the same name fill.
     pub customer_attrs: HashMap<String, ClaimType>,
     /// SHA-256 over every file read, hex.
@@ -80,8 +84,7 @@ impl Snapshot {
 
     /// The declared entity type for `type_name` (with or without namespace).
     pub fn entity_type(&self, type_name: &str) -> Option<EntityTypeName> {
-        let t: EntityTypeName = self.qualify(type_name).parse().ok()?;
-        self.entity_types.contains(&t).then_some(t)
+        self.entity_types.get(type_name).cloned()
     }
 }
 

@@ -149,6 +149,7 @@ pub fn build(
         legal_entity.as_ref(),
         check.context.as_ref(),
     )?;
+    slice.add_action(snapshot, &action);
     let request = Request::new(
         principal_uid,
         action,
@@ -157,7 +158,10 @@ pub fn build(
         Some(&snapshot.schema),
     )
     .map_err(|e| Error::Request(e.to_string()))?;
-    let entities = Entities::from_entities(slice.0.into_values(), Some(&snapshot.schema))
+    // Every entity in the slice is already schema-checked: the snapshot's at load, the resource by
+    // `resource::build`, the principal's attributes by type. Of the actions, only this request's
+    // (with its groups) is needed (added above).
+    let entities = Entities::from_entities(slice.0.into_values(), None)
         .map_err(|e| Error::Entities(e.to_string()))?;
     Ok((request, entities))
 }
@@ -195,6 +199,13 @@ impl Slice {
                     }
                 }
             }
+        }
+    }
+
+    /// The action's entity and the action groups it is in.
+    fn add_action(&mut self, snapshot: &Snapshot, action: &EntityUid) {
+        for e in snapshot.action_entities.get(action).into_iter().flatten() {
+            self.insert(e.clone());
         }
     }
 

@@ -125,6 +125,25 @@ impl Verifier {
         self.issuers.values().all(|i| i.keys().loaded())
     }
 
+    /// For each issuer whose key set could not be fetched at start, retries in the background
+    /// (every `jwks_min_refresh_secs`) until it loads, so `/readyz` turns 200 without traffic.
+    pub fn spawn_key_retries(&self) {
+        for issuer in self.issuers.values().filter(|i| !i.keys().loaded()) {
+            let issuer = issuer.clone();
+            tokio::spawn(async move {
+                let pause = issuer
+                    .keys()
+                    .min_refresh()
+                    .max(std::time::Duration::from_secs(1));
+                while !issuer.keys().loaded() {
+                    tokio::time::sleep(pause).await;
+                    issuer.keys().refresh().await;
+                }
+                tracing::info!(issuer = %issuer.issuer(), "key set loaded; issuer is ready");
+            });
+        }
+    }
+
     /// Verifies `token` and maps its claims.
     pub async fn verify(&self, token: &str) -> Result<VerifiedToken, Error> {
         if token.len() > MAX_TOKEN_BYTES {
