@@ -15,12 +15,12 @@ use std::{
 };
 
 use cedar_policy::{
-    Effect, Entities, PolicyId, PolicySet, Schema, SchemaFragment, ValidationMode, Validator,
+    Effect, Entities, EntityTypeName, PolicyId, PolicySet, Schema, ValidationMode, Validator,
 };
 use miette::Diagnostic;
 use sha2::{Digest, Sha256};
 
-use super::{ClaimType, PolicyInfo, Snapshot};
+use super::{AttrType, ClaimType, PolicyInfo, Shape, Snapshot};
 
 /// The schema file's name at the top of the policy directory.
 pub const SCHEMA_FILE: &str = "schema.cedarschema";
@@ -214,7 +214,8 @@ pub fn load(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
         .actions()
         .map(|a| (a.id().unescaped().to_string(), a.clone()))
         .collect();
-    let customer_attrs = customer_attrs(&schema_text, namespace);
+    let shapes = super::shape::shapes(&schema_text, namespace, &entity_types);
+    let customer_attrs = customer_attrs(&shapes, namespace);
     let all_actions = schema
         .action_entities()
         .map_err(|e| LoadError::one(SCHEMA_FILE, e.to_string()))?;
@@ -240,6 +241,7 @@ pub fn load(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
         entity_types,
         actions,
         action_entities,
+        shapes,
         customer_attrs,
         hash: hex(&hasher.finalize()),
         loaded_at: SystemTime::now(),
@@ -341,38 +343,24 @@ fn problem(file: &str, text: &str, offset: Option<usize>, message: String) -> Pr
 }
 
 /// The principal type's (`<namespace>::Customer`) primitive attributes, which token claims fill.
-fn customer_attrs(schema_text: &str, namespace: &str) -> HashMap<String, ClaimType> {
-    let json = SchemaFragment::from_cedarschema_str(schema_text)
-        .ok()
-        .and_then(|(f, _)| f.to_json_value().ok());
-    let attrs = json
-        .as_ref()
-        .and_then(|j| {
-            j.get(namespace)?
-                .get("entityTypes")?
-                .get("Customer")?
-                .get("shape")?
-                .get("attributes")?
-                .as_object()
-                .cloned()
-        })
-        .unwrap_or_default();
-    attrs
+fn customer_attrs(
+    shapes: &HashMap<EntityTypeName, Shape>,
+    namespace: &str,
+) -> HashMap<String, ClaimType> {
+    let customer = shapes
+        .iter()
+        .find(|(t, _)| t.basename() == "Customer" && t.namespace() == namespace);
+    customer
         .into_iter()
-        .filter_map(|(name, ty)| {
-            let t = ty.get("type")?.as_str()?;
-            let t = if t == "EntityOrCommon" {
-                ty.get("name")?.as_str()?
-            } else {
-                t
-            };
-            let kind = match t {
-                "String" => ClaimType::String,
-                "Long" => ClaimType::Long,
-                "Bool" | "Boolean" => ClaimType::Bool,
+        .flat_map(|(_, shape)| shape.attrs.iter())
+        .filter_map(|(name, (ty, _))| {
+            let kind = match ty.as_ref()? {
+                AttrType::String => ClaimType::String,
+                AttrType::Long => ClaimType::Long,
+                AttrType::Bool => ClaimType::Bool,
                 _ => return None,
             };
-            Some((name, kind))
+            Some((name.clone(), kind))
         })
         .collect()
 }

@@ -7,9 +7,11 @@
 
 mod evaluate;
 mod load;
+mod shape;
 
 pub use evaluate::evaluate;
 pub use load::{load, LoadError, Problem, ENTITIES_FILE, SCHEMA_FILE};
+pub use shape::{AttrType, Shape};
 
 use std::{
     collections::{HashMap, HashSet},
@@ -64,6 +66,8 @@ pub struct Snapshot {
     /// For each action, its entity and the entities of the action groups it is in: a request's slice
     /// gets only its own action's, so `action in <group>` works without re-validating per request.
     pub action_entities: HashMap<EntityUid, Vec<cedar_policy::Entity>>,
+    /// Attribute shapes by entity type, for the resource fast path.
+    pub shapes: HashMap<EntityTypeName, Shape>,
     /// Principal attributes that token claims of the same name fill.
     pub customer_attrs: HashMap<String, ClaimType>,
     /// SHA-256 over every file read, hex.
