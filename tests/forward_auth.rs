@@ -455,3 +455,27 @@ async fn a_route_naming_what_the_schema_lacks_stops_start_up() {
         "{err}"
     );
 }
+
+#[test]
+fn the_envoy_example_asks_the_shape_tested_above_and_strips_client_copies() {
+    // Envoy is not in Debian, so examples/envoy.yaml is not run; at least keep it in step with
+    // the endpoint and the header names it is documented with.
+    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/envoy.yaml"))
+        .unwrap();
+    for want in [
+        "path_prefix: /v1/forward-auth",
+        "failure_mode_allow: false",
+        "uri: http://127.0.0.1:8181",
+        "- { exact: x-customer-id, ignore_case: true }",
+        "- { exact: legalentityid, ignore_case: true }",
+        "- remove: x-customer-id",
+        "- remove: legalentityid",
+    ] {
+        assert!(yaml.contains(want), "examples/envoy.yaml lacks {want:?}");
+    }
+    // The header mutation must run before ext_authz, or it would delete legate's headers.
+    assert!(
+        yaml.find("envoy.filters.http.header_mutation").unwrap()
+            < yaml.find("envoy.filters.http.ext_authz").unwrap()
+    );
+}
