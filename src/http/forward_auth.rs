@@ -24,7 +24,12 @@ use super::{
     error::ApiError,
     extract::{bearer_token, verify_token, AppJson},
 };
-use crate::{app::AppState, decision::Decision, routes};
+use crate::{
+    app::AppState,
+    decision::Decision,
+    routes::{self, Route},
+    verify::VerifiedToken,
+};
 
 /// The endpoint's path; anything after it is Envoy's original path.
 pub const PATH: &str = "/v1/forward-auth";
@@ -54,39 +59,7 @@ pub async fn forward_auth(
         None => fa.cookie.as_deref().and_then(|c| cookie(&parts.headers, c)),
     };
     let token = verify_token(&state, &raw.ok_or(ApiError::MissingToken)?).await?;
-    let segments = routes::segments(&uri).map_err(|e| ApiError::Forbidden(e.to_string()))?;
-    let path = uri.split(['?', '#']).next().unwrap_or_default();
-
-    let (route, decision) = match state.routes.find(&method, &segments) {
-        Some(m) => {
-            let check = m
-                .check(&token.customer, token.legal_entity.as_ref())
-                .map_err(|e| ApiError::Forbidden(format!("{method} {path}: {e}")))?;
-            let snapshot = state.policies.snapshot();
-            let decision = crate::decide(&state.audit, &snapshot, &token, &check)
-                .unwrap_or_else(|e| Decision::deny(e.to_string()));
-            if !decision.allow {
-                return Err(ApiError::Forbidden(format!(
-                    "{method} {path} is denied ({} on {}::{:?})",
-                    check.action, check.resource.kind, check.resource.id
-                )));
-            }
-            (Some(m.route), decision)
-        }
-        None if fa.unmatched == "allow" => {
-            let allow = Decision {
-                allow: true,
-                policies: Vec::new(),
-                errors: Vec::new(),
-            };
-            (None, allow)
-        }
-        None => {
-            return Err(ApiError::Forbidden(format!(
-                "no forward-auth route matches {method} {path}"
-            )))
-        }
-    };
+    let (route, decision) = decide(&state, &token, &method, &uri)?;
 
     let mut headers = HeaderMap::new();
     headers.insert(header_name(&fa.customer_header)?, value(&token.customer.0)?);
@@ -102,6 +75,45 @@ pub async fn forward_auth(
         legal_entity_id: token.legal_entity.map(|l| l.0),
     };
     Ok((headers, AppJson(answer)).into_response())
+}
+
+/// Routes the original request and decides it: the route (none when an unmatched request is
+/// allowed) and the allowing decision, or the 403 that refuses it.
+fn decide<'a>(
+    state: &'a AppState,
+    token: &VerifiedToken,
+    method: &Method,
+    uri: &str,
+) -> Result<(Option<&'a Route>, Decision), ApiError> {
+    let segments = routes::segments(uri).map_err(|e| ApiError::Forbidden(e.to_string()))?;
+    let path = uri.split(['?', '#']).next().unwrap_or_default();
+    let Some(m) = state.routes.find(method, &segments) else {
+        if state.config.forward_auth.unmatched == "allow" {
+            let allow = Decision {
+                allow: true,
+                policies: Vec::new(),
+                errors: Vec::new(),
+            };
+            return Ok((None, allow));
+        }
+        return Err(ApiError::Forbidden(format!(
+            "no forward-auth route matches {method} {path}"
+        )));
+    };
+    let check = m
+        .check(&token.customer, token.legal_entity.as_ref())
+        .map_err(|e| ApiError::Forbidden(format!("{method} {path}: {e}")))?;
+    let snapshot = state.policies.snapshot();
+    // A check the schema rejects (say, after a policy reload) is a deny, recorded as one.
+    let decision = crate::decide(&state.audit, &snapshot, token, &check)
+        .unwrap_or_else(|e| Decision::deny(e.to_string()));
+    if !decision.allow {
+        return Err(ApiError::Forbidden(format!(
+            "{method} {path} is denied ({} on {}::{:?})",
+            check.action, check.resource.kind, check.resource.id
+        )));
+    }
+    Ok((Some(m.route), decision))
 }
 
 /// The original method and URI: from Envoy's path suffix, else from the proxy's headers.
