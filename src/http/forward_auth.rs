@@ -193,3 +193,41 @@ fn value(v: &str) -> Result<HeaderValue, ApiError> {
         ApiError::Forbidden("an id in the token cannot be sent as an HTTP header value".into())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn cookie_is_found_by_exact_name_in_any_cookie_header() {
+        let h = headers(&[
+            ("cookie", "a=1; tok=x"),
+            ("cookie", "at=\"q.r.s\"; at=second"),
+        ]);
+        assert_eq!(cookie(&h, "at").as_deref(), Some("q.r.s"));
+        assert_eq!(cookie(&h, "tok").as_deref(), Some("x"));
+        assert_eq!(cookie(&h, "t"), None);
+        assert_eq!(cookie(&headers(&[("cookie", "at=")]), "at"), None);
+    }
+
+    #[test]
+    fn header_pairs_may_agree_but_not_differ_or_repeat() {
+        let (a, b) = ("x-original-uri", "x-forwarded-uri");
+        let one = headers(&[(a, "/x")]);
+        assert_eq!(one_of(&one, a, b).unwrap().as_deref(), Some("/x"));
+        let other = headers(&[(b, "/y")]);
+        assert_eq!(one_of(&other, a, b).unwrap().as_deref(), Some("/y"));
+        assert_eq!(one_of(&headers(&[]), a, b).unwrap(), None);
+        assert!(one_of(&headers(&[(a, "/x"), (b, "/x")]), a, b).is_ok());
+        assert!(one_of(&headers(&[(a, "/x"), (b, "/y")]), a, b).is_err());
+        assert!(one_of(&headers(&[(a, "/x"), (a, "/x")]), a, b).is_err());
+    }
+}
