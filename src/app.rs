@@ -13,6 +13,7 @@ use crate::{
     config::Config,
     http,
     policy::PolicyStore,
+    routes::RouteTable,
     verify::{ClaimNames, KeySet, KeySource, TrustedIssuer, Verifier},
 };
 
@@ -27,6 +28,8 @@ pub struct AppState {
     pub policies: Arc<PolicyStore>,
     /// Decision events.
     pub audit: Arc<Audit>,
+    /// Forward-auth routes, compiled.
+    pub routes: Arc<RouteTable>,
 }
 
 /// Everything that kept legate from starting.
@@ -64,6 +67,16 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
             None
         }
     };
+    let routes = match RouteTable::compile(&config.routes) {
+        Ok(t) => t,
+        Err(p) => {
+            problems.extend(p);
+            RouteTable::default()
+        }
+    };
+    if let Some(p) = &policies {
+        problems.extend(routes.check_schema(&p.snapshot()));
+    }
     let Some(policies) = policies.filter(|_| problems.is_empty()) else {
         return Err(StartupError { problems });
     };
@@ -78,6 +91,7 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
         verifier: Arc::new(verifier),
         policies: Arc::new(policies),
         audit: Arc::new(audit),
+        routes: Arc::new(routes),
         config: Arc::new(config),
     })
 }

@@ -19,6 +19,7 @@ pub mod http;
 pub mod issue;
 pub mod policy;
 pub mod request;
+pub mod routes;
 pub mod signals;
 pub mod verify;
 

@@ -42,6 +42,9 @@ pub enum ApiError {
     /// 415 `unsupported_media_type`.
     #[error("expected a request with `Content-Type: application/json`")]
     UnsupportedMediaType,
+    /// 403 `forbidden`: forward-auth denied the original request, or no route matches it.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404 `not_found`.
     #[error("no such endpoint")]
     NotFound,
@@ -67,6 +70,7 @@ impl ApiError {
             ApiError::InvalidRequest(_) | ApiError::BatchTooLarge { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -84,6 +88,7 @@ impl ApiError {
             ApiError::BatchTooLarge { .. } => "batch_too_large",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Timeout => "timeout",

@@ -69,6 +69,14 @@ impl FromRequestParts<AppState> for Verified {
     }
 }
 
+/// Verifies a raw token as [`Verified`] does, counting a rejection by its reason.
+pub async fn verify_token(state: &AppState, token: &str) -> Result<VerifiedToken, ApiError> {
+    state.verifier.verify(token).await.map_err(|e| {
+        metrics::counter!("legate_token_rejections_total", "reason" => e.reason()).increment(1);
+        ApiError::InvalidToken(e)
+    })
+}
+
 /// `Json` in and out, with rejections in our error shape.
 #[derive(Debug)]
 pub struct AppJson<T>(pub T);

@@ -3,10 +3,11 @@
 pub mod authorize;
 pub mod error;
 pub mod extract;
+pub mod forward_auth;
 pub mod ops;
 
 use axum::{
-    routing::{get, post},
+    routing::{any, get, post},
     Router,
 };
 
@@ -18,6 +19,9 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/authorize", post(authorize::authorize))
         .route("/v1/authorize/batch", post(authorize::authorize_batch))
+        .route(forward_auth::PATH, any(forward_auth::forward_auth))
+        .route("/v1/forward-auth/", any(forward_auth::forward_auth))
+        .route("/v1/forward-auth/{*path}", any(forward_auth::forward_auth))
         .route("/v1/policies", get(ops::policies))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
