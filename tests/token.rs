@@ -663,7 +663,8 @@ async fn oauth_token_endpoint_speaks_rfc_6749_and_8693() {
     let rt2 = b["refresh_token"].as_str().unwrap().to_string();
     let issued = app.state.issuer.issued();
 
-    let cases: Vec<(Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             vec![
                 ("grant_type", "refresh_token"),
