@@ -81,7 +81,7 @@ fn target(raw: Option<String>) -> Result<Option<LegalEntityId>, ApiError> {
     }
 }
 
-async fn issue(
+async fn reissue(
     state: &AppState,
     grant: Grant,
     target: Option<LegalEntityId>,
@@ -110,7 +110,7 @@ pub async fn refresh(
         (None, Some(at)) => Grant::AccessToken(at),
         (None, None) => return Err(ApiError::MissingToken),
     };
-    let issued = issue(&state, grant, target(body.legal_entity_id)?).await?;
+    let issued = reissue(&state, grant, target(body.legal_entity_id)?).await?;
     Ok(TokenAnswer::new(issued, false))
 }
 
@@ -122,41 +122,8 @@ pub async fn oauth_token(
     let Form(pairs) = form.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
     let params = Params(pairs);
     let target = target(params.get("legal_entity_id")?)?;
-    let grant_type = params
-        .get("grant_type")?
-        .ok_or_else(|| ApiError::InvalidRequest("`grant_type` is required".into()))?;
-    let (grant, exchange) = match grant_type.as_str() {
-        "refresh_token" => (
-            Grant::RefreshToken(params.required("refresh_token")?),
-            false,
-        ),
-        TOKEN_EXCHANGE => {
-            let token_type = params.required("subject_token_type")?;
-            if token_type != ACCESS_TOKEN_TYPE {
-                return Err(ApiError::InvalidRequest(format!(
-                    "`subject_token_type` must be {ACCESS_TOKEN_TYPE}"
-                ))
-                .into());
-            }
-            if params
-                .get("requested_token_type")?
-                .is_some_and(|t| t != ACCESS_TOKEN_TYPE)
-            {
-                return Err(ApiError::InvalidRequest(format!(
-                    "legate issues only {ACCESS_TOKEN_TYPE}"
-                ))
-                .into());
-            }
-            (Grant::AccessToken(params.required("subject_token")?), true)
-        }
-        other => {
-            return Err(ApiError::UnsupportedGrantType(format!(
-                "grant_type {other:?} is not supported (use refresh_token or {TOKEN_EXCHANGE})"
-            ))
-            .into())
-        }
-    };
-    let issued = issue(&state, grant, target).await?;
+    let (grant, exchange) = params.grant()?;
+    let issued = reissue(&state, grant, target).await?;
     Ok(TokenAnswer::new(issued, exchange))
 }
 
@@ -178,5 +145,31 @@ impl Params {
     fn required(&self, name: &str) -> Result<String, ApiError> {
         self.get(name)?
             .ok_or_else(|| ApiError::InvalidRequest(format!("`{name}` is required")))
+    }
+
+    /// The grant the parameters describe, and whether it is a token exchange.
+    fn grant(&self) -> Result<(Grant, bool), ApiError> {
+        match self.required("grant_type")?.as_str() {
+            "refresh_token" => Ok((Grant::RefreshToken(self.required("refresh_token")?), false)),
+            TOKEN_EXCHANGE => {
+                if self.required("subject_token_type")? != ACCESS_TOKEN_TYPE {
+                    return Err(ApiError::InvalidRequest(format!(
+                        "`subject_token_type` must be {ACCESS_TOKEN_TYPE}"
+                    )));
+                }
+                if self
+                    .get("requested_token_type")?
+                    .is_some_and(|t| t != ACCESS_TOKEN_TYPE)
+                {
+                    return Err(ApiError::InvalidRequest(format!(
+                        "legate issues only {ACCESS_TOKEN_TYPE}"
+                    )));
+                }
+                Ok((Grant::AccessToken(self.required("subject_token")?), true))
+            }
+            other => Err(ApiError::UnsupportedGrantType(format!(
+                "grant_type {other:?} is not supported (use refresh_token or {TOKEN_EXCHANGE})"
+            ))),
+        }
     }
 }
