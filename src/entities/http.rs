@@ -68,6 +68,9 @@ impl HttpSource {
             .url
             .clone()
             .ok_or("`entities.url` is not set for the http entity source")?;
+        if config.timeout_ms == 0 {
+            return Err("`entities.timeout_ms` must be greater than 0".into());
+        }
         if !url.contains("{customer}") {
             return Err(format!(
                 "`entities.url` = {url:?} has no `{{customer}}` placeholder"
