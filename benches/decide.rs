@@ -13,6 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use jsonwebtoken::Algorithm;
 use legate::{
     audit::Audit,
+    entities::{EntitySource, FileSource},
     issue::SigningKey,
     policy,
     request::Check,
@@ -86,11 +87,12 @@ fn bench(c: &mut Criterion) {
     .unwrap();
     let verified = rt.block_on(verifier.verify(&token(&keys[0]))).unwrap();
     let audit = Audit::new(false, 0.0);
+    let assignments = rt.block_on(FileSource.assignments(&snapshot, &verified.customer));
     let order: Check = serde_json::from_value(json!({"action": "viewOrder", "resource": {"type": "Order", "id": "O-1",
         "attrs": {"owner": {"type": "Customer", "id": "C-2"}, "legalEntity": {"type": "LegalEntity", "id": "LE-1"}}}}))
     .unwrap();
     c.bench_function("decide/order", |b| {
-        b.iter(|| legate::decide(&audit, &snapshot, &verified, &order).unwrap())
+        b.iter(|| legate::decide(&audit, &snapshot, &verified, &assignments, &order).unwrap())
     });
     let products: Vec<Check> = (0..100)
         .map(|i| {
@@ -105,7 +107,7 @@ fn bench(c: &mut Criterion) {
             products
                 .iter()
                 .filter(|c| {
-                    legate::decide(&audit, &snapshot, &verified, c)
+                    legate::decide(&audit, &snapshot, &verified, &assignments, c)
                         .unwrap()
                         .allow
                 })

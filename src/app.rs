@@ -10,8 +10,10 @@ use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
 
 use crate::{
     audit::Audit,
-    config::Config,
+    config::{Config, EntitySourceKind, StoreKind},
+    entities::{EntitySource, FileSource, HttpSource},
     http,
+    issue::{Clock, Issuer, KeyRing, MemoryStore, RedisStore, RotationStore, SystemClock},
     policy::PolicyStore,
     routes::RouteTable,
     verify::{ClaimNames, KeySet, KeySource, TrustedIssuer, Verifier},
@@ -30,6 +32,12 @@ pub struct AppState {
     pub audit: Arc<Audit>,
     /// Forward-auth routes, compiled.
     pub routes: Arc<RouteTable>,
+    /// Mints legate's own tokens (keys, rotation state, clock).
+    pub issuer: Arc<Issuer>,
+    /// Assignments and legal-entity data.
+    pub entities: Arc<dyn EntitySource>,
+    /// Refresh-token rotation state (the same store the issuer and verifier use).
+    pub rotation: Arc<dyn RotationStore>,
 }
 
 /// Everything that kept legate from starting.
@@ -42,6 +50,14 @@ pub struct StartupError {
 
 /// Builds the state: reads every key set and the policies, collecting all problems.
 pub async fn build(config: Config) -> Result<AppState, StartupError> {
+    build_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`build`] with the time source injected (tests move a [`crate::issue::ManualClock`]).
+pub async fn build_with_clock(
+    config: Config,
+    clock: Arc<dyn Clock>,
+) -> Result<AppState, StartupError> {
     let mut problems = Vec::new();
     let mut issuers = Vec::new();
     for t in &config.trust {
@@ -77,20 +93,51 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
     if let Some(p) = &policies {
         problems.extend(routes.check_schema(&p.snapshot()));
     }
-    let Some(policies) = policies.filter(|_| problems.is_empty()) else {
+    let keys = KeyRing::load(&config.issue.keys)
+        .map_err(|p| problems.extend(p))
+        .ok();
+    let rotation: Option<Arc<dyn RotationStore>> = match config.store.kind {
+        StoreKind::Memory => Some(Arc::new(MemoryStore::new(clock.clone()))),
+        StoreKind::Redis => RedisStore::new(config.store.url.as_deref().unwrap_or_default())
+            .map(|s| Arc::new(s) as Arc<dyn RotationStore>)
+            .map_err(|p| problems.push(p))
+            .ok(),
+    };
+    let entities: Option<Arc<dyn EntitySource>> = match config.entities.source {
+        EntitySourceKind::File => Some(Arc::new(FileSource)),
+        EntitySourceKind::Http => HttpSource::new(&config.entities, clock.clone())
+            .map(|s| Arc::new(s) as Arc<dyn EntitySource>)
+            .map_err(|p| problems.push(p))
+            .ok(),
+    };
+    let (Some(policies), Some(keys), Some(rotation), Some(entities)) =
+        (policies, keys, rotation, entities)
+    else {
         return Err(StartupError { problems });
     };
+    if !problems.is_empty() {
+        return Err(StartupError { problems });
+    }
     let names = ClaimNames {
         customer: config.claims.customer.clone(),
         legal_entity: config.claims.legal_entity.clone(),
     };
-    let audit = Audit::new(config.log.decisions != "off", config.log.allow_sample_rate);
+    let audit = Arc::new(Audit::new(
+        config.log.decisions != "off",
+        config.log.allow_sample_rate,
+    ));
+    let issuer = Issuer::new(&config, keys, clock, rotation.clone(), audit.clone());
+    // legate trusts its own access tokens (typ at+jwt), never its refresh tokens.
+    issuers.push(issuer.trusted_issuer());
     let verifier = Verifier::new(issuers, names);
     verifier.spawn_key_retries();
     Ok(AppState {
         verifier: Arc::new(verifier),
         policies: Arc::new(policies),
-        audit: Arc::new(audit),
+        audit,
+        issuer: Arc::new(issuer),
+        entities,
+        rotation,
         routes: Arc::new(routes),
         config: Arc::new(config),
     })

@@ -404,6 +404,14 @@ impl Config {
         check_trust(&trust, &mut problems);
         check_claims(&claims, &mut problems);
         check_issue(&issue, &trust, &mut problems);
+        let own_issuer = issue.issuer.as_deref().unwrap_or(&public_url);
+        if issue.audience.iter().any(|a| a == own_issuer) {
+            // Refresh tokens have `aud` = legate's issuer; an access audience equal to it would
+            // blur the line between the two kinds (the `typ` check still holds, but keep both).
+            problems.push(format!(
+                "`issue.audience` may not contain legate's own issuer {own_issuer:?} (the audience of its refresh tokens)"
+            ));
+        }
         if entities.source == EntitySourceKind::Http {
             match &entities.url {
                 Some(u) if u.starts_with("http://") || u.starts_with("https://") => {}
@@ -681,6 +689,20 @@ mod tests {
     fn unknown_key_inside_a_section_is_refused() {
         let err = Config::parse("[claims]\ncustomr = \"sub\"\n", env(&[])).unwrap_err();
         assert!(err.problems[0].contains("customr"), "{:?}", err.problems);
+    }
+
+    #[test]
+    fn issue_audience_may_not_be_legates_own_issuer() {
+        let err = Config::parse(
+            "public_url = \"http://l:1\"\n[issue]\naudience = [\"http://l:1\"]\n",
+            env(&[]),
+        )
+        .unwrap_err();
+        assert!(
+            err.problems[0].contains("refresh tokens"),
+            "{:?}",
+            err.problems
+        );
     }
 
     #[test]

@@ -46,6 +46,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     }
 }
 
+/// The bearer token when there is one (`/v1/token/refresh`, where a refresh token in the body may
+/// stand in for it).
+#[derive(Debug)]
+pub struct MaybeBearer(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeBearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        bearer_token(parts).map(MaybeBearer)
+    }
+}
+
 /// A bearer token that passed verification.
 #[derive(Debug)]
 pub struct Verified(pub VerifiedToken);

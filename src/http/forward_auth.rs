@@ -59,7 +59,7 @@ pub async fn forward_auth(
         None => fa.cookie.as_deref().and_then(|c| cookie(&parts.headers, c)),
     };
     let token = verify_token(&state, &raw.ok_or(ApiError::MissingToken)?).await?;
-    let (route, decision) = decide(&state, &token, &method, &uri)?;
+    let (route, decision) = decide(&state, &token, &method, &uri).await?;
 
     let mut headers = HeaderMap::new();
     headers.insert(header_name(&fa.customer_header)?, value(&token.customer.0)?);
@@ -79,7 +79,7 @@ pub async fn forward_auth(
 
 /// Routes the original request and decides it: the route (none when an unmatched request is
 /// allowed) and the allowing decision, or the 403 that refuses it.
-fn decide<'a>(
+async fn decide<'a>(
     state: &'a AppState,
     token: &VerifiedToken,
     method: &Method,
@@ -104,8 +104,9 @@ fn decide<'a>(
         .check(&token.customer, token.legal_entity.as_ref())
         .map_err(|e| ApiError::Forbidden(format!("{method} {path}: {e}")))?;
     let snapshot = state.policies.snapshot();
+    let assignments = state.entities.assignments(&snapshot, &token.customer).await;
     // A check the schema rejects (say, after a policy reload) is a deny, recorded as one.
-    let decision = crate::decide(&state.audit, &snapshot, token, &check)
+    let decision = crate::decide(&state.audit, &snapshot, token, &assignments, &check)
         .unwrap_or_else(|e| Decision::deny(e.to_string()));
     if !decision.allow {
         return Err(ApiError::Forbidden(format!(

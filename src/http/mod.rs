@@ -1,10 +1,13 @@
 //! Stage 1, HTTP in: thin handlers, one file per endpoint group, and the router that joins them.
 
 pub mod authorize;
+pub mod discovery;
 pub mod error;
 pub mod extract;
 pub mod forward_auth;
+pub mod me;
 pub mod ops;
+pub mod token;
 
 use axum::{
     routing::{any, get, post},
@@ -25,4 +28,12 @@ pub fn router() -> Router<AppState> {
         .route("/v1/policies", get(ops::policies))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/v1/me", get(me::me))
+        .route("/v1/token/refresh", post(token::refresh))
+        .route("/oauth2/token", post(token::oauth_token))
+        .route("/.well-known/jwks.json", get(discovery::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
 }

@@ -11,7 +11,7 @@ mod trust;
 
 pub use claims::{ClaimNames, CustomerId, LegalEntityId, VerifiedToken};
 pub use jwks::{parse_jwks, JwksError, KeySet, KeySource, VerifyKey};
-pub use trust::TrustedIssuer;
+pub use trust::{Revocation, TrustedIssuer};
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -68,6 +68,12 @@ pub enum Error {
     /// A required claim is missing or has the wrong type.
     #[error("claim `{0}` is missing or invalid")]
     MissingClaim(String),
+    /// The token's session was revoked (a refresh token of its family was reused).
+    #[error("token has been revoked")]
+    Revoked,
+    /// The revocation state could not be read; refused, since it might be revoked.
+    #[error("token revocation state cannot be checked right now")]
+    RevocationUnavailable,
 }
 
 impl Error {
@@ -89,6 +95,8 @@ impl Error {
             Error::WrongAudience => "audience",
             Error::WrongIssuer => "issuer",
             Error::MissingClaim(_) => "claims",
+            Error::Revoked => "revoked",
+            Error::RevocationUnavailable => "revocation_unavailable",
         }
     }
 }
