@@ -43,6 +43,8 @@ const CHANNEL_SLOTS: usize = 16;
 /// First and longest wait between attempts to (re-)arm a watch that failed.
 const RETRY_MIN: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(10);
+/// Problems logged one by one per refused reload; `/v1/policies` has them all.
+const LOGGED_PROBLEMS: usize = 20;
 
 /// The running watcher. Dropping it aborts the task; [`WatchHandle::stop`] ends it cleanly.
 #[derive(Debug)]
@@ -308,7 +310,15 @@ impl Watcher {
             Ok((Err(e), failed)) => {
                 self.failed_hash = failed;
                 tracing::error!(dir = %self.dir.display(), problems = e.problems.len(),
-                    "policy reload refused, the previous policies keep serving:\n{e}");
+                    "policy reload refused; the previous policies keep serving");
+                for p in e.problems.iter().take(LOGGED_PROBLEMS) {
+                    let at = match (p.line, p.column) {
+                        (Some(l), Some(c)) => format!("{}:{l}:{c}", p.file),
+                        (Some(l), None) => format!("{}:{l}", p.file),
+                        _ => p.file.clone(),
+                    };
+                    tracing::error!(at = %at, "{}", p.message);
+                }
                 "error"
             }
             Err(e) => {
