@@ -36,7 +36,12 @@ pub fn spawn_sighup(tx: mpsc::Sender<()>) {
             return;
         };
         tokio::spawn(async move {
-            while hup.recv().await.is_some() {
+            loop {
+                // Ends with the reloader (the server stopped), not at the next SIGHUP.
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    got = hup.recv() => if got.is_none() { return },
+                }
                 tracing::info!("SIGHUP received, reloading policies");
                 if tx.send(()).await.is_err() {
                     return;
