@@ -167,6 +167,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = Duration::from_secs(state.config.shutdown.grace_secs);
+    // Hot reload runs as long as the server does; SIGHUP asks it for a reload.
+    let watcher = crate::policy::spawn_watcher(state.policies.clone(), &state.config.policies);
+    crate::signals::spawn_sighup(watcher.reload_trigger());
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let app = router(state);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -179,11 +182,13 @@ pub async fn serve(
         }
         tokio::time::sleep(grace).await;
     };
-    tokio::select! {
+    let result = tokio::select! {
         result = server => result,
         _ = deadline => {
             tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish within the grace period");
             Ok(())
         }
-    }
+    };
+    watcher.stop().await;
+    result
 }

@@ -26,10 +26,14 @@ use super::{AttrType, ClaimType, PolicyInfo, Shape, Snapshot};
 pub const SCHEMA_FILE: &str = "schema.cedarschema";
 /// The entity data file's name at the top of the policy directory.
 pub const ENTITIES_FILE: &str = "entities.json";
+/// The Kubernetes ConfigMap link that is swapped atomically to publish a new version.
+pub const CONFIGMAP_DATA_LINK: &str = "..data";
 const MAX_DEPTH: usize = 16;
+/// How often [`load_settled`] reads when a ConfigMap swap raced with the read.
+const SETTLE_ATTEMPTS: usize = 10;
 
 /// One thing wrong with the policy directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
     /// The file, relative to the policy directory where possible.
     pub file: String,
@@ -98,12 +102,8 @@ pub fn load(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
     let files = collect(dir)?;
     let mut hasher = Sha256::new();
     let mut read = |rel: &str, path: &Path| -> Result<String, LoadError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| LoadError::one(rel, format!("cannot read: {e}")))?;
-        hasher.update(rel.as_bytes());
-        hasher.update([0]);
-        hasher.update(text.as_bytes());
-        hasher.update([0]);
+        let text = read_text(rel, path)?;
+        hash_file(&mut hasher, rel, &text);
         Ok(text)
     };
 
@@ -246,6 +246,56 @@ pub fn load(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
         hash: hex(&hasher.finalize()),
         loaded_at: SystemTime::now(),
     })
+}
+
+/// [`load`], read again while a Kubernetes ConfigMap swap (the `..data` link re-pointed) raced with
+/// the read, so a snapshot never mixes files of two versions.
+pub fn load_settled(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
+    let data_target = || std::fs::read_link(dir.join(CONFIGMAP_DATA_LINK)).ok();
+    for _ in 0..SETTLE_ATTEMPTS {
+        let before = data_target();
+        let result = load(dir, namespace);
+        if data_target() == before {
+            return result;
+        }
+    }
+    Err(LoadError::one(
+        CONFIGMAP_DATA_LINK,
+        "the ConfigMap was swapped again during every read; the swap that follows reloads it",
+    ))
+}
+
+/// The content hash [`load`] gives a valid `dir`, computed without parsing: the cheap "did anything
+/// change?" check the watcher's periodic safety net runs.
+pub fn fingerprint(dir: &Path) -> Result<String, LoadError> {
+    let files = collect(dir)?;
+    let mut hasher = Sha256::new();
+    let schema = dir.join(SCHEMA_FILE);
+    hash_file(&mut hasher, SCHEMA_FILE, &read_text(SCHEMA_FILE, &schema)?);
+    for (rel, path) in &files {
+        hash_file(&mut hasher, rel, &read_text(rel, path)?);
+    }
+    let entities = dir.join(ENTITIES_FILE);
+    if entities.exists() {
+        hash_file(
+            &mut hasher,
+            ENTITIES_FILE,
+            &read_text(ENTITIES_FILE, &entities)?,
+        );
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn read_text(rel: &str, path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|e| LoadError::one(rel, format!("cannot read: {e}")))
+}
+
+/// Every file read goes into the snapshot hash as `name NUL text NUL`, in the order [`load`] reads.
+fn hash_file(hasher: &mut Sha256, rel: &str, text: &str) {
+    hasher.update(rel.as_bytes());
+    hasher.update([0]);
+    hasher.update(text.as_bytes());
+    hasher.update([0]);
 }
 
 /// Every `*.cedar` file under `dir`, as (relative path, path), sorted.

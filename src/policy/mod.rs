@@ -8,10 +8,15 @@
 mod evaluate;
 mod load;
 mod shape;
+mod watch;
 
 pub use evaluate::evaluate;
-pub use load::{load, LoadError, Problem, ENTITIES_FILE, SCHEMA_FILE};
+pub use load::{
+    fingerprint, load, load_settled, LoadError, Problem, CONFIGMAP_DATA_LINK, ENTITIES_FILE,
+    SCHEMA_FILE,
+};
 pub use shape::{AttrType, Shape};
+pub use watch::{spawn_watcher, WatchHandle};
 
 use std::{
     collections::{HashMap, HashSet},
@@ -99,8 +104,10 @@ pub struct ReloadStatus {
     pub at: String,
     /// Whether the new set was accepted (or was unchanged).
     pub ok: bool,
-    /// Why it was refused.
+    /// Why it was refused: every problem as `file:line:column: message`, one per line.
     pub error: Option<String>,
+    /// The same problems, structured (empty when `ok`).
+    pub problems: Vec<Problem>,
 }
 
 /// The current snapshot, swapped atomically by reloads.
@@ -117,7 +124,7 @@ pub struct PolicyStore {
 impl PolicyStore {
     /// Loads `dir` once; fails if the set is not valid (legate never starts with no policies).
     pub fn open(dir: PathBuf, namespace: &str) -> Result<Self, LoadError> {
-        let snapshot = load(&dir, namespace)?;
+        let snapshot = load_settled(&dir, namespace)?;
         Ok(Self::new(dir, namespace, snapshot))
     }
 
@@ -149,11 +156,12 @@ impl PolicyStore {
     /// Reads the directory again. A valid, changed set replaces the current one; an invalid one is
     /// refused and the current one keeps serving. Returns whether a swap happened.
     pub fn reload(&self) -> Result<bool, LoadError> {
-        let result = load(&self.dir, &self.namespace);
-        let status = |ok: bool, error: Option<String>| ReloadStatus {
+        let result = load_settled(&self.dir, &self.namespace);
+        let status = |ok: bool, error: Option<&LoadError>| ReloadStatus {
             at: rfc3339(SystemTime::now()),
             ok,
-            error,
+            error: error.map(LoadError::to_string),
+            problems: error.map(|e| e.problems.clone()).unwrap_or_default(),
         };
         match result {
             Ok(snapshot) => {
@@ -165,8 +173,7 @@ impl PolicyStore {
                 Ok(changed)
             }
             Err(e) => {
-                *self.last_reload.lock().expect("poisoned") =
-                    Some(status(false, Some(e.to_string())));
+                *self.last_reload.lock().expect("poisoned") = Some(status(false, Some(&e)));
                 Err(e)
             }
         }
