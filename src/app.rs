@@ -11,9 +11,12 @@ use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
 
 use crate::{
     audit::{Audit, DecisionLog},
-    config::Config,
+    config::{Config, EntitySourceKind, StoreKind},
+    entities::{EntitySource, FileSource, HttpSource},
     http,
+    issue::{Clock, Issuer, KeyRing, MemoryStore, RedisStore, RotationStore, SystemClock},
     policy::PolicyStore,
+    routes::RouteTable,
     verify::{ClaimNames, KeySet, KeySource, TrustedIssuer, Verifier},
 };
 
@@ -30,6 +33,14 @@ pub struct AppState {
     pub audit: Arc<Audit>,
     /// Renders `/metrics`; `None` when another metrics recorder was installed first.
     pub prometheus: Option<PrometheusHandle>,
+    /// Forward-auth routes, compiled.
+    pub routes: Arc<RouteTable>,
+    /// Mints legate's own tokens (keys, rotation state, clock).
+    pub issuer: Arc<Issuer>,
+    /// Assignments and legal-entity data.
+    pub entities: Arc<dyn EntitySource>,
+    /// Refresh-token rotation state (the same store the issuer and verifier use).
+    pub rotation: Arc<dyn RotationStore>,
 }
 
 /// Everything that kept legate from starting.
@@ -42,7 +53,15 @@ pub struct StartupError {
 
 /// Builds the state: reads every key set and the policies, collecting all problems.
 pub async fn build(config: Config) -> Result<AppState, StartupError> {
-    // First, so that what the steps below record (policies loaded, JWKS fetches) is counted.
+    build_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`build`] with the time source injected (tests move a [`crate::issue::ManualClock`]).
+pub async fn build_with_clock(
+    config: Config,
+    clock: Arc<dyn Clock>,
+) -> Result<AppState, StartupError> {
+    // First, so that what the steps below record (JWKS fetches) is counted.
     let prometheus = crate::telemetry::install();
     let mut problems = Vec::new();
     let mut issuers = Vec::new();
@@ -79,19 +98,60 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
             None
         }
     };
-    let Some(policies) = policies.filter(|_| problems.is_empty()) else {
+    let routes = match RouteTable::compile(&config.routes) {
+        Ok(t) => t,
+        Err(p) => {
+            problems.extend(p);
+            RouteTable::default()
+        }
+    };
+    if let Some(p) = &policies {
+        problems.extend(routes.check_schema(&p.snapshot()));
+    }
+    let keys = KeyRing::load(&config.issue.keys)
+        .map_err(|p| problems.extend(p))
+        .ok();
+    let rotation: Option<Arc<dyn RotationStore>> = match config.store.kind {
+        StoreKind::Memory => Some(Arc::new(MemoryStore::new(clock.clone()))),
+        StoreKind::Redis => RedisStore::new(config.store.url.as_deref().unwrap_or_default())
+            .map(|s| Arc::new(s) as Arc<dyn RotationStore>)
+            .map_err(|p| problems.push(p))
+            .ok(),
+    };
+    let entities: Option<Arc<dyn EntitySource>> = match config.entities.source {
+        EntitySourceKind::File => Some(Arc::new(FileSource)),
+        EntitySourceKind::Http => HttpSource::new(&config.entities, clock.clone())
+            .map(|s| Arc::new(s) as Arc<dyn EntitySource>)
+            .map_err(|p| problems.push(p))
+            .ok(),
+    };
+    let (Some(policies), Some(keys), Some(rotation), Some(entities)) =
+        (policies, keys, rotation, entities)
+    else {
         return Err(StartupError { problems });
     };
+    if !problems.is_empty() {
+        return Err(StartupError { problems });
+    }
     let names = ClaimNames {
         customer: config.claims.customer.clone(),
         legal_entity: config.claims.legal_entity.clone(),
     };
-    let audit = Audit::new(decision_log, config.log.allow_sample_rate);
+    let audit = Arc::new(Audit::new(decision_log, config.log.allow_sample_rate));
+    let issuer = Issuer::new(&config, keys, clock, rotation.clone(), audit.clone());
+    // legate trusts its own access tokens (typ at+jwt), never its refresh tokens.
+    issuers.push(issuer.trusted_issuer());
+    let verifier = Verifier::new(issuers, names);
+    verifier.spawn_key_retries();
     Ok(AppState {
-        verifier: Arc::new(Verifier::new(issuers, names)),
+        verifier: Arc::new(verifier),
         policies: Arc::new(policies),
-        audit: Arc::new(audit),
+        audit,
         prometheus,
+        issuer: Arc::new(issuer),
+        entities,
+        rotation,
+        routes: Arc::new(routes),
         config: Arc::new(config),
     })
 }
@@ -122,6 +182,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = Duration::from_secs(state.config.shutdown.grace_secs);
+    // Hot reload runs as long as the server does; SIGHUP asks it for a reload.
+    let watcher = crate::policy::spawn_watcher(state.policies.clone(), &state.config.policies);
+    crate::signals::spawn_sighup(watcher.reload_trigger());
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let app = router(state);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -134,11 +197,13 @@ pub async fn serve(
         }
         tokio::time::sleep(grace).await;
     };
-    tokio::select! {
+    let result = tokio::select! {
         result = server => result,
         _ = deadline => {
             tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish within the grace period");
             Ok(())
         }
-    }
+    };
+    watcher.stop().await;
+    result
 }

@@ -17,6 +17,7 @@ use crate::{
     app,
     audit::Audit,
     config::Config,
+    entities::FileSource,
     issue::{keys::thumbprint, SigningKey},
     policy,
     request::{Check, ResourceRef},
@@ -329,7 +330,12 @@ fn authorize(config_path: &Path, args: AuthorizeArgs) -> anyhow::Result<ExitCode
         resource,
         context,
     };
-    let decision = crate::decide(&Audit::disabled(), snapshot, &token, &check)
+    // The file source: entities.json as loaded, plus any entities given here.
+    let assignments = Ok(std::sync::Arc::new(FileSource::lookup(
+        snapshot,
+        &token.customer,
+    )));
+    let decision = crate::decide(&Audit::disabled(), snapshot, &token, &assignments, &check)
         .context("the check is invalid")?;
     if args.json {
         let mut answer = serde_json::to_value(&decision)?;

@@ -404,6 +404,14 @@ impl Config {
         check_trust(&trust, &mut problems);
         check_claims(&claims, &mut problems);
         check_issue(&issue, &trust, &mut problems);
+        let own_issuer = issue.issuer.as_deref().unwrap_or(&public_url);
+        if issue.audience.iter().any(|a| a == own_issuer) {
+            // Refresh tokens have `aud` = legate's issuer; an access audience equal to it would
+            // blur the line between the two kinds (the `typ` check still holds, but keep both).
+            problems.push(format!(
+                "`issue.audience` may not contain legate's own issuer {own_issuer:?} (the audience of its refresh tokens)"
+            ));
+        }
         if entities.source == EntitySourceKind::Http {
             match &entities.url {
                 Some(u) if u.starts_with("http://") || u.starts_with("https://") => {}
@@ -424,6 +432,7 @@ impl Config {
                 forward_auth.unmatched
             ));
         }
+        check_forward_auth(&routes, &forward_auth, &mut problems);
         if !matches!(log.format.as_str(), "text" | "json") {
             problems.push(format!(
                 "`log.format` = {:?} must be \"text\" or \"json\"",
@@ -580,6 +589,39 @@ fn check_issue(issue: &IssueConfig, trust: &[TrustConfig], problems: &mut Vec<St
     }
 }
 
+fn check_forward_auth(routes: &[RouteConfig], fa: &ForwardAuthConfig, problems: &mut Vec<String>) {
+    if let Err(mut p) = crate::routes::RouteTable::compile(routes) {
+        problems.append(&mut p);
+    }
+    for (key, name) in [
+        ("customer_header", &fa.customer_header),
+        ("legal_entity_header", &fa.legal_entity_header),
+    ] {
+        if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            problems.push(format!(
+                "`forward_auth.{key}` = {name:?} is not an HTTP header name"
+            ));
+        }
+    }
+    if fa
+        .customer_header
+        .eq_ignore_ascii_case(&fa.legal_entity_header)
+    {
+        problems.push(
+            "`forward_auth.customer_header` and `forward_auth.legal_entity_header` must differ"
+                .into(),
+        );
+    }
+    if let Some(c) = &fa.cookie {
+        let token_char = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
+        if c.is_empty() || !c.chars().all(token_char) {
+            problems.push(format!(
+                "`forward_auth.cookie` = {c:?} is not a cookie name"
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -650,6 +692,20 @@ mod tests {
     }
 
     #[test]
+    fn issue_audience_may_not_be_legates_own_issuer() {
+        let err = Config::parse(
+            "public_url = \"http://l:1\"\n[issue]\naudience = [\"http://l:1\"]\n",
+            env(&[]),
+        )
+        .unwrap_err();
+        assert!(
+            err.problems[0].contains("refresh tokens"),
+            "{:?}",
+            err.problems
+        );
+    }
+
+    #[test]
     fn issue_issuer_may_not_be_a_trusted_issuer() {
         let err = Config::parse(
             "[[trust]]\nissuer = \"https://x\"\naudience = [\"a\"]\njwks = \"j\"\n[issue]\nissuer = \"https://x\"\n",
@@ -657,5 +713,45 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.problems[0].contains("told apart"));
+    }
+
+    #[test]
+    fn bad_routes_and_forward_auth_settings_are_config_problems() {
+        let err = Config::parse(
+            "listen = \"nowhere\"\n\
+             [[routes]]\nmethod = \"GET\"\npath = \"/orders/{id}\"\naction = \"viewOrder\"\n\
+             resource = { type = \"Order\", id = \"{order}\" }\n\
+             [[routes]]\nmethod = \"GET\"\npath = \"orders\"\naction = \"listOrders\"\n\
+             resource = { type = \"Order\", id = \"all\" }\n\
+             [forward_auth]\nlegal_entity_header = \"legal entity\"\ncookie = \"a;b\"\n",
+            env(&[]),
+        )
+        .unwrap_err();
+        let all = err.problems.join("\n");
+        assert!(all.contains("`listen`"), "{all}");
+        assert!(
+            all.contains(
+                "[[routes]] #1 (GET /orders/{id}): `resource.id`: unknown placeholder {order}"
+            ),
+            "{all}"
+        );
+        assert!(all.contains("[[routes]] #2 (GET orders): `path`"), "{all}");
+        assert!(all.contains("`forward_auth.legal_entity_header`"), "{all}");
+        assert!(all.contains("`forward_auth.cookie`"), "{all}");
+    }
+
+    #[test]
+    fn routes_parse_with_the_documented_defaults() {
+        let c = Config::parse(
+            "[[routes]]\nmethod = \"GET\"\npath = \"/legal-entities/{id}\"\n\
+             action = \"selectLegalEntity\"\nresource = { type = \"LegalEntity\", id = \"{id}\" }\n",
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(c.routes.len(), 1);
+        assert_eq!(c.forward_auth.unmatched, "deny");
+        assert_eq!(c.forward_auth.customer_header, "X-Customer-Id");
+        assert_eq!(c.forward_auth.legal_entity_header, "legalEntityId");
+        assert_eq!(c.forward_auth.cookie, None);
     }
 }

@@ -35,20 +35,28 @@ pub fn shutdown() -> impl std::future::Future<Output = ()> + Send + 'static {
     }
 }
 
-/// Sends a unit on `tx` for every SIGHUP.
+/// Sends a unit on `tx` for every SIGHUP. The handler is installed before this returns, so a SIGHUP
+/// sent once the server answers reloads instead of killing the process. Must run inside the runtime.
 pub fn spawn_sighup(tx: mpsc::Sender<()>) {
     #[cfg(unix)]
-    tokio::spawn(async move {
+    {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         else {
             tracing::warn!("cannot listen for SIGHUP");
             return;
         };
-        while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP received, reloading policies");
-            if tx.send(()).await.is_err() {
-                return;
+        tokio::spawn(async move {
+            loop {
+                // Ends with the reloader (the server stopped), not at the next SIGHUP.
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    got = hup.recv() => if got.is_none() { return },
+                }
+                tracing::info!("SIGHUP received, reloading policies");
+                if tx.send(()).await.is_err() {
+                    return;
+                }
             }
-        }
-    });
+        });
+    }
 }

@@ -38,6 +38,7 @@ use serde_json::{Map, Value};
 
 use crate::{
     audit::Audit,
+    entities::FileSource,
     policy::{self, LoadError, Snapshot},
     request::{self, Check, ResourceRef},
     verify::{ClaimNames, CustomerId, LegalEntityId, VerifiedToken},
@@ -259,7 +260,12 @@ fn run_case(snapshot: &Snapshot, names: &ClaimNames, case: &Case) -> Result<(), 
         resource: case.resource.clone(),
         context: case.context.clone(),
     };
-    let decision = crate::decide(&Audit::disabled(), snapshot, &token, &check)
+    // The file source: entities.json as loaded, plus any entities given here.
+    let assignments = Ok(std::sync::Arc::new(FileSource::lookup(
+        snapshot,
+        &token.customer,
+    )));
+    let decision = crate::decide(&Audit::disabled(), snapshot, &token, &assignments, &check)
         .map_err(|e| format!("the check is invalid: {e}"))?;
     let got = if decision.allow {
         Expect::Allow

@@ -105,7 +105,7 @@ fn describe() {
     );
     describe_counter!(
         "legate_tokens_issued_total",
-        "Access tokens legate issued for a selected legal entity"
+        "Token pairs legate issued for a selected legal entity, by grant"
     );
     describe_counter!(
         "legate_token_refusals_total",
@@ -114,6 +114,10 @@ fn describe() {
     describe_counter!(
         "legate_jwks_fetches_total",
         "JWKS fetches of trusted issuers, by result (ok|error)"
+    );
+    describe_counter!(
+        "legate_entity_source_calls_total",
+        "Calls to the customer-management service, by HTTP status"
     );
     describe_gauge!("legate_build_info", "Always 1; the version is a label");
 }

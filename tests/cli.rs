@@ -1,278 +1,240 @@
-//! The policy author's toolkit through the real binary: `legate validate`, `legate test` (including
-//! the shipped suites in `policies/tests/`, so CI runs them) and `legate authorize`, with their
-//! output and exit codes.
+//! The real `legate` binary: exit codes and messages at start-up, `legate token`, and what it logs.
 
 use std::{
-    path::{Path, PathBuf},
-    process::{Command, Output},
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
 };
 
-fn shipped() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
+fn legate() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_legate"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c.env_remove("LEGATE_LOG");
+    c
 }
 
-/// Runs `legate ARGS` from an empty directory (so no `legate.toml` is picked up).
-fn legate(args: &[&str]) -> Output {
-    let cwd = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_legate"))
-        .args(args)
-        .current_dir(cwd.path())
-        .env_remove("LEGATE_LOG")
+#[test]
+fn a_bad_config_exits_non_zero_listing_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "listen = \"127.0.0.1:0\"\nmystery = true\n[limits]\nbatch_max = \"lots\"\n\
+         [[trust]]\nissuer = \"https://idp\"\naudience = [\"a\"]\njwks = \"/nonexistent/jwks.json\"\nalgorithms = [\"none\"]\n",
+    )
+    .unwrap();
+    let out = legate()
+        .args(["serve", "--config"])
+        .arg(&cfg)
         .output()
-        .expect("legate runs")
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown key `mystery`"), "{err}");
+    assert!(err.contains("`limits`"), "{err}");
+    assert!(err.contains("\"none\" is not allowed"), "{err}");
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A copy of the shipped policy directory, tests included.
-fn copy_of_shipped() -> tempfile::TempDir {
+#[test]
+fn unreadable_jwks_and_invalid_policies_are_listed_together() {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&shipped(), dir.path());
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
-#[test]
-fn validate_accepts_the_shipped_policies() {
-    let out = legate(&["validate", shipped().to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
-    assert!(stdout.contains("5 policies valid"), "{stdout}");
-}
-
-#[test]
-fn validate_prints_file_line_column_and_the_offending_text_and_fails() {
-    let dir = copy_of_shipped();
-    std::fs::write(
-        dir.path().join("extra.cedar"),
-        "// a typo in an attribute name\n@id(\"typo\")\npermit (principal, action == Shop::Action::\"viewOrder\", resource is Shop::Order)\nwhen { resource.ownr == principal };\n",
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    std::fs::copy(
+        shipped.join("schema.cedarschema"),
+        policies.join("schema.cedarschema"),
     )
     .unwrap();
-    let out = legate(&["validate", dir.path().to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = text(&out.stderr);
-    let file = dir.path().join("extra.cedar").display().to_string();
-    assert!(stderr.contains(&format!("{file}:4:")), "{stderr}");
-    assert!(stderr.contains("ownr"), "{stderr}");
-    assert!(
-        stderr.contains("| when { resource.ownr == principal };"),
-        "{stderr}"
-    );
-}
-
-#[test]
-fn validate_reports_a_syntax_error_with_its_position() {
-    let dir = copy_of_shipped();
     std::fs::write(
-        dir.path().join("orders.cedar"),
-        "permit (principal, action, resource)\nwhen { principal == };\n",
+        policies.join("broken.cedar"),
+        "permit (principal, action, resource)\nwhen { resource.nope };\n",
     )
     .unwrap();
-    let out = legate(&["validate", dir.path().to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains("orders.cedar:2:21: "), "{stderr}");
-}
-
-#[test]
-fn the_shipped_policy_tests_pass() {
-    let out = legate(&["test", shipped().to_str().unwrap()]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    let last = stdout.lines().last().unwrap_or_default();
-    let (passed, failed) = last
-        .strip_suffix(" failed")
-        .and_then(|l| l.split_once(" passed, "))
-        .unwrap_or_else(|| panic!("no summary line: {stdout}"));
-    assert_eq!(failed, "0");
-    assert!(passed.parse::<usize>().unwrap() >= 10, "{stdout}");
-}
-
-#[test]
-fn the_shipped_tests_cover_every_shipped_policy_both_ways() {
-    let snapshot = legate::policy::load(&shipped(), "Shop").unwrap();
-    let mut cases = Vec::new();
-    for e in std::fs::read_dir(shipped().join("tests")).unwrap() {
-        let suite = legate::suite::read_suite(&e.unwrap().path()).unwrap();
-        cases.extend(suite.cases);
-    }
-    for p in &snapshot.files {
-        // An allow this policy decides...
-        let allows: Vec<_> = cases
-            .iter()
-            .filter(|c| c.expect == legate::suite::Expect::Allow)
-            .filter(|c| c.policies.as_ref().is_some_and(|ps| ps.contains(&p.id)))
-            .collect();
-        assert!(!allows.is_empty(), "no allow case names {}", p.id);
-        // ...and a deny of the same action on the same resource type.
-        for a in allows {
-            assert!(
-                cases.iter().any(|c| c.expect == legate::suite::Expect::Deny
-                    && c.action == a.action
-                    && c.resource.kind == a.resource.kind),
-                "no deny case for {} {} (policy {})",
-                a.action,
-                a.resource.kind,
-                p.id
-            );
-        }
-    }
-}
-
-#[test]
-fn a_wrong_expectation_fails_the_run_and_says_why() {
-    let dir = copy_of_shipped();
-    let path = dir.path().join("tests/products.toml");
-    let suite = std::fs::read_to_string(&path).unwrap();
-    // The first case (a public product) expects allow; claim it is denied.
+    let cfg = dir.path().join("legate.toml");
     std::fs::write(
-        &path,
-        suite.replacen("expect = \"allow\"", "expect = \"deny\"", 1),
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:0\"\n[policies]\ndir = \"{}\"\n[[trust]]\nissuer = \"https://idp\"\naudience = [\"a\"]\njwks = \"{}/missing.json\"\n",
+            policies.display(),
+            dir.path().display()
+        ),
     )
     .unwrap();
-    let out = legate(&["test", dir.path().to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    let stdout = text(&out.stdout);
-    assert!(
-        stdout.contains("FAIL tests/products.toml: \"a product with no segments is visible to anyone\": expected deny, got allow (determining policies: [public-products])"),
-        "{stdout}"
-    );
-    let last = stdout.lines().last().unwrap();
-    assert!(last.ends_with(" passed, 1 failed"), "{stdout}");
+    let out = legate()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.json"), "{err}");
+    assert!(err.contains("broken.cedar:2"), "{err}");
 }
 
 #[test]
-fn test_fails_when_the_policies_do_not_load_or_there_are_no_tests() {
-    let dir = copy_of_shipped();
-    std::fs::remove_dir_all(dir.path().join("tests")).unwrap();
-    let out = legate(&["test", dir.path().to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("no test files"));
+fn a_missing_config_file_is_named() {
+    let out = legate()
+        .args(["--config", "/nonexistent/legate.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/legate.toml"));
+}
 
-    let dir = copy_of_shipped();
-    std::fs::write(dir.path().join("orders.cedar"), "permit (").unwrap();
-    let out = legate(&["test", dir.path().to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+#[test]
+fn env_overrides_reach_the_server_config() {
+    let out = legate()
+        .args(["--config", "examples/legate.toml", "serve"])
+        .env("LEGATE_LIMITS__BATCH_MAX", "zero")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`limits`"));
+}
+
+#[test]
+fn token_mints_a_dev_token_that_the_dev_jwks_verifies() {
+    let out = legate()
+        .args([
+            "--config",
+            "examples/legate.toml",
+            "token",
+            "--key",
+            "examples/keys/idp-dev-private.pem",
+        ])
+        .args([
+            "--sub",
+            "C-1",
+            "--legal-entity",
+            "LE-2",
+            "--claim",
+            "email=ann@example.com",
+        ])
+        .output()
+        .unwrap();
     assert!(
-        text(&out.stderr).contains("orders.cedar:1:"),
+        out.status.success(),
         "{}",
-        text(&out.stderr)
+        String::from_utf8_lossy(&out.stderr)
     );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_eq!(header.kid.as_deref(), Some("idp-dev-rsa-1"));
+    let jwks: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_str(&std::fs::read_to_string("examples/keys/idp-dev-jwks.json").unwrap())
+            .unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwks.keys[0]).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&["storefront"]);
+    v.set_issuer(&["https://idp.example.com"]);
+    let data = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &v).unwrap();
+    assert_eq!(data.claims["sub"], "C-1");
+    assert_eq!(data.claims["legalEntityId"], "LE-2");
+    assert_eq!(data.claims["email"], "ann@example.com");
+}
+
+/// Kills the child if the test fails half-way.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
-fn authorize_prints_the_decision_and_exits_by_it() {
-    let policies = shipped();
-    let p = policies.to_str().unwrap();
-    let order = r#"{"type": "Order", "id": "O-1", "attrs": {"owner": {"type": "Customer", "id": "C-2"},
-                   "legalEntity": {"type": "LegalEntity", "id": "LE-1"}}}"#;
-    let out = legate(&[
-        "authorize",
-        "--policies",
-        p,
-        "--customer",
-        "C-1",
-        "--legal-entity",
-        "LE-1",
-        "--action",
-        "viewOrder",
-        "--resource",
-        order,
-    ]);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.starts_with("allow\n"), "{stdout}");
-    assert!(
-        stdout.contains("determining policies: entity-orders"),
-        "{stdout}"
+fn the_server_never_logs_a_token_and_stops_cleanly_on_sigterm() {
+    let mut child = Child(
+        legate()
+            .args([
+                "--config",
+                "examples/legate.toml",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env("LEGATE_LOG", "debug")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
     );
-
-    // The same order with another entity selected: deny, exit 1; JSON as /v1/authorize answers.
-    let out = legate(&[
-        "authorize",
-        "--policies",
-        p,
-        "--customer",
-        "C-1",
-        "--legal-entity",
-        "LE-2",
-        "--action",
-        "viewOrder",
-        "--resource",
-        order,
-        "--json",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        answer,
-        serde_json::json!({"decision": "deny", "policies": [], "errors": [],
-                           "principal": "C-1", "legal_entity_id": "LE-2"})
-    );
-
-    // A check the schema refuses: exit 2 with the reason.
-    let out = legate(&[
-        "authorize",
-        "--policies",
-        p,
-        "--customer",
-        "C-1",
-        "--action",
-        "eatOrder",
-        "--resource",
-        order,
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("unknown action \"eatOrder\""));
-}
-
-#[test]
-fn authorize_takes_extra_entities_from_a_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let entities = dir.path().join("extra.json");
-    std::fs::write(
-        &entities,
-        r#"[{"type": "Customer", "id": "C-7", "parents": [{"type": "LegalEntity", "id": "LE-3"}]}]"#,
-    )
-    .unwrap();
-    let args = |extra: bool| {
-        let mut a = vec![
-            "authorize".to_string(),
-            "--policies".into(),
-            shipped().display().to_string(),
-            "--sub".into(),
-            "C-7".into(),
-            "--action".into(),
-            "selectLegalEntity".into(),
-            "--resource".into(),
-            r#"{"type": "LegalEntity", "id": "LE-3"}"#.into(),
-        ];
-        if extra {
-            a.push("--entities".into());
-            a.push(entities.display().to_string());
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let started = Instant::now();
+    let addr = loop {
+        let line = lines.next().expect("legate exited early").unwrap();
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
         }
-        a
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no listening line"
+        );
     };
-    let run = |a: Vec<String>| {
-        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-        legate(&refs)
+    let log =
+        std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+
+    let token = String::from_utf8(
+        legate()
+            .args([
+                "--config",
+                "examples/legate.toml",
+                "token",
+                "--key",
+                "examples/keys/idp-dev-private.pem",
+                "--sub",
+                "C-1",
+            ])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let tampered = format!("{}x", &token[..token.len() - 1]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        for t in [&token, &tampered] {
+            let r = client
+                .post(format!("http://{addr}/v1/authorize"))
+                .bearer_auth(t)
+                .json(&serde_json::json!({"action": "viewOrder", "resource": {"type": "Order", "id": "O"}}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status() == 200 || r.status() == 401);
+        }
+    });
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "legate did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(run(args(false)).status.code(), Some(1));
-    let out = run(args(true));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("select-assigned-entity"));
+    assert!(status.success(), "exit status {status}");
+    let log = log.join().unwrap();
+    assert!(
+        log.contains("token refused"),
+        "the refusal is logged:\n{log}"
+    );
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(
+        !log.contains(signature),
+        "a token signature appeared in the log"
+    );
+    assert!(!log.contains(&token[..40]), "a token appeared in the log");
 }

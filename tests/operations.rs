@@ -1,5 +1,5 @@
 //! Operations over a real socket: `/metrics` counts requests, decisions, token rejections and
-//! reloads; every response carries an `x-request-id`; the decision log writes one complete JSON
+//! reloads (made by the watcher, as in production); every response carries an `x-request-id`; the decision log writes one complete JSON
 //! line per decision, keeps denies and samples allows.
 //!
 //! The metrics recorder is one per process and these tests run in parallel, so metric assertions
@@ -64,7 +64,7 @@ fn value(
 }
 
 #[tokio::test]
-async fn metrics_count_requests_decisions_token_rejections_and_reloads() {
+async fn metrics_count_requests_decisions_token_rejections_and_issuing() {
     let app = TestApp::spawn().await;
     let before = scrape(&app).await;
 
@@ -81,15 +81,12 @@ async fn metrics_count_requests_decisions_token_rejections_and_reloads() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, _) = app.get("/no/such/path", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-
-    let store = &app.state.policies;
-    store.reload().unwrap(); // nothing changed
-    let orders = app.policy_dir().join("orders.cedar");
-    let text = std::fs::read_to_string(&orders).unwrap();
-    std::fs::write(&orders, format!("{text}\n// edited\n")).unwrap();
-    store.reload().unwrap(); // a new, valid set
-    std::fs::write(&orders, "permit (principal, action, resource) when {").unwrap();
-    store.reload().unwrap_err(); // refused
+    let login = app.token("C-1", None);
+    for (le, status) in [("LE-1", StatusCode::OK), ("LE-3", StatusCode::FORBIDDEN)] {
+        let body = serde_json::json!({ "legal_entity_id": le });
+        let (s, _, _) = app.post("/v1/token/refresh", Some(&login), &body).await;
+        assert_eq!(s, status);
+    }
 
     let after = scrape(&app).await;
     let grew = |name: &str, labels: &[(&str, &str)], by: f64| {
@@ -142,18 +139,55 @@ async fn metrics_count_requests_decisions_token_rejections_and_reloads() {
         1.0,
     );
     grew(
-        "legate_policy_reloads_total",
-        &[("result", "unchanged")],
+        "legate_tokens_issued_total",
+        &[("grant", "token_exchange")],
         1.0,
     );
-    grew("legate_policy_reloads_total", &[("result", "ok")], 1.0);
-    grew("legate_policy_reloads_total", &[("result", "error")], 1.0);
+    grew(
+        "legate_token_refusals_total",
+        &[("reason", "not_assigned")],
+        1.0,
+    );
     grew(
         "legate_http_request_duration_seconds_count",
         &[("method", "POST"), ("route", "/v1/authorize")],
         3.0,
     );
     assert!(value(&after, "legate_policies_loaded", &[]) >= 1.0);
+    app.stop().await;
+}
+
+/// Scrapes until `name{labels}` exceeds `above` (at most 10 s: reloads go through the watcher).
+async fn until_above(app: &TestApp, name: &str, labels: &[(&str, &str)], above: f64) {
+    for _ in 0..200 {
+        if value(&scrape(app).await, name, labels) > above {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{name}{labels:?} stayed at {above}");
+}
+
+#[tokio::test]
+async fn metrics_count_policy_reloads_by_result() {
+    let app = TestApp::spawn().await;
+    let reloads = "legate_policy_reloads_total";
+    let orders = app.policy_dir().join("orders.cedar");
+    let text = std::fs::read_to_string(&orders).unwrap();
+    for (content, result) in [
+        (
+            "permit (principal, action, resource) when {".to_string(),
+            "error",
+        ),
+        (format!("{text}\n// edited\n"), "ok"),
+        (format!("{text}\n// edited\n"), "unchanged"),
+    ] {
+        let before = value(&scrape(&app).await, reloads, &[("result", result)]);
+        std::fs::write(&orders, content).unwrap();
+        until_above(&app, reloads, &[("result", result)], before).await;
+    }
+    let page = scrape(&app).await;
+    assert_eq!(value(&page, "legate_policies_loaded", &[]), 5.0);
     app.stop().await;
 }
 

@@ -26,7 +26,8 @@ pub async fn authorize(
     AppJson(check): AppJson<Check>,
 ) -> Result<AppJson<AuthorizeAnswer>, ApiError> {
     let snapshot = state.policies.snapshot();
-    let decision = crate::decide(&state.audit, &snapshot, &token, &check)
+    let assignments = state.entities.assignments(&snapshot, &token.customer).await;
+    let decision = crate::decide(&state.audit, &snapshot, &token, &assignments, &check)
         .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     Ok(AppJson(AuthorizeAnswer {
         decision,
@@ -64,13 +65,15 @@ pub async fn authorize_batch(
         });
     }
     let snapshot = state.policies.snapshot();
+    let assignments = state.entities.assignments(&snapshot, &token.customer).await;
     let results = body
         .checks
         .into_iter()
         .map(|raw| {
             let check =
                 serde_json::from_value::<Check>(raw).map_err(|e| format!("invalid check: {e}"))?;
-            crate::decide(&state.audit, &snapshot, &token, &check).map_err(|e| e.to_string())
+            crate::decide(&state.audit, &snapshot, &token, &assignments, &check)
+                .map_err(|e| e.to_string())
         })
         .map(|r| r.unwrap_or_else(Decision::deny))
         .collect();

@@ -14,7 +14,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::verify;
+use crate::{entities, issue, verify};
 
 /// An error answer.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,9 @@ pub enum ApiError {
     /// 415 `unsupported_media_type`.
     #[error("expected a request with `Content-Type: application/json`")]
     UnsupportedMediaType,
+    /// 403 `forbidden`: forward-auth denied the original request, or no route matches it.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404 `not_found`.
     #[error("no such endpoint")]
     NotFound,
@@ -57,6 +60,41 @@ pub enum ApiError {
     /// 500 `internal`: logged, never shown.
     #[error("internal error")]
     Internal(String),
+    /// 400 `invalid_grant`: a bad, expired, revoked or reused refresh token, an access token given
+    /// as one, or a session past its maximum.
+    #[error("{0}")]
+    InvalidGrant(String),
+    /// 403 `legal_entity_not_assigned`.
+    #[error("{0}")]
+    LegalEntityNotAssigned(String),
+    /// 503 `entity_source_unavailable`: the entity source could not answer (detail logged only).
+    #[error("the entity source cannot answer right now; nothing was issued")]
+    EntitySourceUnavailable(String),
+    /// 503 `store_unavailable`: the refresh-token store could not answer (detail logged only).
+    #[error("the refresh-token store cannot answer right now; nothing was issued")]
+    StoreUnavailable(String),
+    /// 400 `unsupported_grant_type` (OAuth token endpoint).
+    #[error("{0}")]
+    UnsupportedGrantType(String),
+}
+
+impl From<issue::Error> for ApiError {
+    fn from(e: issue::Error) -> Self {
+        match e {
+            issue::Error::InvalidGrant(g) => ApiError::InvalidGrant(g.to_string()),
+            issue::Error::InvalidToken(t) => ApiError::InvalidToken(t),
+            e @ issue::Error::NotAssigned(_) => ApiError::LegalEntityNotAssigned(e.to_string()),
+            issue::Error::EntitySource(e) => ApiError::EntitySourceUnavailable(e.to_string()),
+            issue::Error::Store(e) => ApiError::StoreUnavailable(e.to_string()),
+            e @ issue::Error::Signing(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<entities::Error> for ApiError {
+    fn from(e: entities::Error) -> Self {
+        ApiError::EntitySourceUnavailable(e.to_string())
+    }
 }
 
 impl ApiError {
@@ -67,11 +105,19 @@ impl ApiError {
             ApiError::InvalidRequest(_) | ApiError::BatchTooLarge { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::InvalidGrant(_) | ApiError::UnsupportedGrantType(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::LegalEntityNotAssigned(_) => StatusCode::FORBIDDEN,
+            ApiError::EntitySourceUnavailable(_) | ApiError::StoreUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -84,11 +130,47 @@ impl ApiError {
             ApiError::BatchTooLarge { .. } => "batch_too_large",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Timeout => "timeout",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Internal(_) => "internal",
+            ApiError::InvalidGrant(_) => "invalid_grant",
+            ApiError::LegalEntityNotAssigned(_) => "legal_entity_not_assigned",
+            ApiError::EntitySourceUnavailable(_) => "entity_source_unavailable",
+            ApiError::StoreUnavailable(_) => "store_unavailable",
+            ApiError::UnsupportedGrantType(_) => "unsupported_grant_type",
+        }
+    }
+
+    /// The RFC 6749 §5.2 / RFC 8693 error code and status this error has on the OAuth token endpoint.
+    fn oauth(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::InvalidGrant(_) => (StatusCode::BAD_REQUEST, "invalid_grant"),
+            ApiError::LegalEntityNotAssigned(_) => (StatusCode::BAD_REQUEST, "invalid_target"),
+            ApiError::UnsupportedGrantType(_) => {
+                (StatusCode::BAD_REQUEST, "unsupported_grant_type")
+            }
+            // RFC 8693 §2.2.2: an invalid subject_token is `invalid_request`.
+            ApiError::MissingToken
+            | ApiError::InvalidToken(_)
+            | ApiError::InvalidRequest(_)
+            | ApiError::BatchTooLarge { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
+            ApiError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request")
+            }
+            ApiError::NotFound | ApiError::MethodNotAllowed | ApiError::Forbidden(_) => {
+                (self.status(), "invalid_request")
+            }
+            ApiError::Timeout
+            | ApiError::NotReady(_)
+            | ApiError::EntitySourceUnavailable(_)
+            | ApiError::StoreUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+            }
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
         }
     }
 
@@ -146,10 +228,52 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// An [`ApiError`] in the OAuth token endpoint's shape: `{"error": "<code>", "error_description"}`
+/// (RFC 6749 §5.2), with `Cache-Control: no-store`.
+#[derive(Debug)]
+pub struct OAuthError(pub ApiError);
+
+impl From<ApiError> for OAuthError {
+    fn from(e: ApiError) -> Self {
+        OAuthError(e)
+    }
+}
+
+impl From<issue::Error> for OAuthError {
+    fn from(e: issue::Error) -> Self {
+        OAuthError(e.into())
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.0.oauth();
+        let description = match &self.0 {
+            ApiError::Internal(_) => "internal error".to_string(),
+            other => quoted(&other.to_string()),
+        };
+        let mut resp = (
+            status,
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                (header::PRAGMA, "no-cache"),
+            ],
+            Json(json!({"error": code, "error_description": description})),
+        )
+            .into_response();
+        resp.extensions_mut()
+            .insert(LoggedError(self.0.to_string_internal()));
+        resp
+    }
+}
+
 impl ApiError {
     fn to_string_internal(&self) -> String {
         match self {
             ApiError::Internal(detail) => format!("internal error: {detail}"),
+            ApiError::EntitySourceUnavailable(detail) | ApiError::StoreUnavailable(detail) => {
+                format!("{self}: {detail}")
+            }
             ApiError::InvalidToken(e) => format!("token refused ({}): {e}", e.reason()),
             other => other.to_string(),
         }

@@ -46,6 +46,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     }
 }
 
+/// The bearer token when there is one (`/v1/token/refresh`, where a refresh token in the body may
+/// stand in for it).
+#[derive(Debug)]
+pub struct MaybeBearer(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeBearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        bearer_token(parts).map(MaybeBearer)
+    }
+}
+
 /// A bearer token that passed verification.
 #[derive(Debug)]
 pub struct Verified(pub VerifiedToken);
@@ -67,6 +80,14 @@ impl FromRequestParts<AppState> for Verified {
             }
         }
     }
+}
+
+/// Verifies a raw token as [`Verified`] does, counting a rejection by its reason.
+pub async fn verify_token(state: &AppState, token: &str) -> Result<VerifiedToken, ApiError> {
+    state.verifier.verify(token).await.map_err(|e| {
+        metrics::counter!("legate_token_rejections_total", "reason" => e.reason()).increment(1);
+        ApiError::InvalidToken(e)
+    })
 }
 
 /// `Json` in and out, with rejections in our error shape.

@@ -1,7 +1,8 @@
 //! Signing keys: PEM private keys (Ed25519, P-256, P-384, RSA) in, a signing key with its public JWK
-//! and RFC 7638 thumbprint `kid` out. Private key material is never logged or printed.
+//! and RFC 7638 thumbprint `kid` out; [`KeyRing`] holds `issue.keys` (the first signs, all are
+//! published and verify). Private key material is never logged or printed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine as _;
@@ -142,6 +143,98 @@ impl SigningKey {
     }
 }
 
+/// legate's issuing keys: the first signs, all are published in the JWKS and verify, so a new key
+/// can be put first while tokens signed by the old one are still valid.
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    keys: Vec<SigningKey>,
+    ephemeral: bool,
+}
+
+impl KeyRing {
+    /// Reads every key file; every problem is reported. No files: one ephemeral key, loudly.
+    pub fn load(paths: &[PathBuf]) -> Result<Self, Vec<String>> {
+        if paths.is_empty() {
+            tracing::warn!(
+                "NO `issue.keys` CONFIGURED: legate signs with an EPHEMERAL key that changes on every \
+                 restart and differs between replicas; tokens it issues stop verifying when it \
+                 restarts. Configure `issue.keys` for anything but local development."
+            );
+            return Ok(Self {
+                keys: vec![SigningKey::ephemeral()],
+                ephemeral: true,
+            });
+        }
+        let mut keys: Vec<SigningKey> = Vec::new();
+        let mut problems = Vec::new();
+        for path in paths {
+            match SigningKey::from_pem_file(path) {
+                Ok(k) if keys.iter().any(|o| o.kid == k.kid) => problems.push(format!(
+                    "`issue.keys`: {} is the same key as an earlier entry",
+                    path.display()
+                )),
+                Ok(k) => keys.push(k),
+                Err(e) => problems.push(format!("`issue.keys`: {e}")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(Self {
+                keys,
+                ephemeral: false,
+            })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// A ring over keys already loaded; `None` when `keys` is empty.
+    pub fn new(keys: Vec<SigningKey>) -> Option<Self> {
+        (!keys.is_empty()).then_some(Self {
+            keys,
+            ephemeral: false,
+        })
+    }
+
+    /// The key that signs.
+    pub fn signing(&self) -> &SigningKey {
+        &self.keys[0]
+    }
+
+    /// Every key, the signing one first.
+    pub fn all(&self) -> &[SigningKey] {
+        &self.keys
+    }
+
+    /// Whether the ring is one throwaway key.
+    pub fn is_ephemeral(&self) -> bool {
+        self.ephemeral
+    }
+
+    /// The public JWKS document: `{"keys": [...]}`.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({"keys": self.keys.iter().map(|k| &k.jwk).collect::<Vec<_>>()})
+    }
+
+    /// The public keys, ready to verify.
+    pub fn verify_keys(&self) -> Vec<crate::verify::VerifyKey> {
+        self.keys
+            .iter()
+            .filter_map(|k| crate::verify::VerifyKey::from_jwk(&k.jwk))
+            .collect()
+    }
+
+    /// The algorithms the keys sign with, each once.
+    pub fn algorithms(&self) -> Vec<Algorithm> {
+        let mut algs: Vec<Algorithm> = Vec::new();
+        for k in &self.keys {
+            if !algs.contains(&k.alg) {
+                algs.push(k.alg);
+            }
+        }
+        algs
+    }
+}
+
 fn key_algorithm(alg: Algorithm) -> KeyAlgorithm {
     match alg {
         Algorithm::EdDSA => KeyAlgorithm::EdDSA,
@@ -181,6 +274,26 @@ mod tests {
         assert_eq!(legate.alg, Algorithm::EdDSA);
         let idp = SigningKey::from_pem_file(&root.join("idp-dev-private.pem")).unwrap();
         assert_eq!(idp.alg, Algorithm::RS256);
+    }
+
+    #[test]
+    fn a_ring_publishes_every_key_and_signs_with_the_first() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/keys");
+        let ring = KeyRing::load(&[
+            root.join("legate-dev.pem"),
+            root.join("idp-dev-private.pem"),
+        ])
+        .unwrap();
+        assert_eq!(ring.signing().alg, Algorithm::EdDSA);
+        assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 2);
+        assert_eq!(ring.verify_keys().len(), 2);
+        assert_eq!(ring.algorithms(), vec![Algorithm::EdDSA, Algorithm::RS256]);
+        assert!(!ring.is_ephemeral());
+        let twice = KeyRing::load(&[root.join("legate-dev.pem"), root.join("legate-dev.pem")]);
+        assert!(twice.unwrap_err()[0].contains("same key"));
+        let missing = KeyRing::load(&[root.join("nope.pem")]).unwrap_err();
+        assert!(missing[0].contains("nope.pem"), "{missing:?}");
+        assert!(KeyRing::load(&[]).unwrap().is_ephemeral());
     }
 
     #[test]

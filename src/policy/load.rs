@@ -15,21 +15,25 @@ use std::{
 };
 
 use cedar_policy::{
-    Effect, Entities, PolicyId, PolicySet, Schema, SchemaFragment, ValidationMode, Validator,
+    Effect, Entities, EntityTypeName, PolicyId, PolicySet, Schema, ValidationMode, Validator,
 };
 use miette::Diagnostic;
 use sha2::{Digest, Sha256};
 
-use super::{ClaimType, PolicyInfo, Snapshot};
+use super::{AttrType, ClaimType, PolicyInfo, Shape, Snapshot};
 
 /// The schema file's name at the top of the policy directory.
 pub const SCHEMA_FILE: &str = "schema.cedarschema";
 /// The entity data file's name at the top of the policy directory.
 pub const ENTITIES_FILE: &str = "entities.json";
+/// The Kubernetes ConfigMap link that is swapped atomically to publish a new version.
+pub const CONFIGMAP_DATA_LINK: &str = "..data";
 const MAX_DEPTH: usize = 16;
+/// How often [`load_settled`] reads when a ConfigMap swap raced with the read.
+const SETTLE_ATTEMPTS: usize = 10;
 
 /// One thing wrong with the policy directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
     /// The file, relative to the policy directory where possible.
     pub file: String,
@@ -98,12 +102,8 @@ pub fn load(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
     let files = collect(dir)?;
     let mut hasher = Sha256::new();
     let mut read = |rel: &str, path: &Path| -> Result<String, LoadError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| LoadError::one(rel, format!("cannot read: {e}")))?;
-        hasher.update(rel.as_bytes());
-        hasher.update([0]);
-        hasher.update(text.as_bytes());
-        hasher.update([0]);
+        let text = read_text(rel, path)?;
+        hash_file(&mut hasher, rel, &text);
         Ok(text)
     };
 
@@ -211,12 +211,33 @@ pub fn load(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
         .map(|p| p.id().clone())
         .collect();
     infos.sort_by(|a, b| a.id.cmp(&b.id));
-    let entity_types = schema.entity_types().cloned().collect();
+    let mut entity_types = HashMap::new();
+    for t in schema.entity_types() {
+        if t.namespace() == namespace {
+            entity_types.insert(t.basename().to_string(), t.clone());
+        }
+        entity_types.insert(t.to_string(), t.clone());
+    }
     let actions = schema
         .actions()
         .map(|a| (a.id().unescaped().to_string(), a.clone()))
         .collect();
-    let customer_attrs = customer_attrs(&schema_text, namespace);
+    let shapes = super::shape::shapes(&schema_text, namespace, &entity_types);
+    let customer_attrs = customer_attrs(&shapes, namespace);
+    let all_actions = schema
+        .action_entities()
+        .map_err(|e| LoadError::one(SCHEMA_FILE, e.to_string()))?;
+    let action_entities = all_actions
+        .iter()
+        .map(|a| {
+            let uid = a.uid();
+            let groups = all_actions.ancestors(&uid).into_iter().flatten();
+            let slice = std::iter::once(a.clone())
+                .chain(groups.filter_map(|g| all_actions.get(g).cloned()))
+                .collect();
+            (uid, slice)
+        })
+        .collect();
 
     Ok(Snapshot {
         namespace: namespace.to_string(),
@@ -227,10 +248,62 @@ pub fn load(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
         forbids,
         entity_types,
         actions,
+        action_entities,
+        shapes,
         customer_attrs,
         hash: hex(&hasher.finalize()),
         loaded_at: SystemTime::now(),
     })
+}
+
+/// [`load`], read again while a Kubernetes ConfigMap swap (the `..data` link re-pointed) raced with
+/// the read, so a snapshot never mixes files of two versions.
+pub fn load_settled(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
+    let data_target = || std::fs::read_link(dir.join(CONFIGMAP_DATA_LINK)).ok();
+    for _ in 0..SETTLE_ATTEMPTS {
+        let before = data_target();
+        let result = load(dir, namespace);
+        if data_target() == before {
+            return result;
+        }
+    }
+    Err(LoadError::one(
+        CONFIGMAP_DATA_LINK,
+        "the ConfigMap was swapped again during every read; the swap that follows reloads it",
+    ))
+}
+
+/// The content hash [`load`] gives a valid `dir`, computed without parsing: the cheap "did anything
+/// change?" check the watcher's periodic safety net runs.
+pub fn fingerprint(dir: &Path) -> Result<String, LoadError> {
+    let files = collect(dir)?;
+    let mut hasher = Sha256::new();
+    let schema = dir.join(SCHEMA_FILE);
+    hash_file(&mut hasher, SCHEMA_FILE, &read_text(SCHEMA_FILE, &schema)?);
+    for (rel, path) in &files {
+        hash_file(&mut hasher, rel, &read_text(rel, path)?);
+    }
+    let entities = dir.join(ENTITIES_FILE);
+    if entities.exists() {
+        hash_file(
+            &mut hasher,
+            ENTITIES_FILE,
+            &read_text(ENTITIES_FILE, &entities)?,
+        );
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn read_text(rel: &str, path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|e| LoadError::one(rel, format!("cannot read: {e}")))
+}
+
+/// Every file read goes into the snapshot hash as `name NUL text NUL`, in the order [`load`] reads.
+fn hash_file(hasher: &mut Sha256, rel: &str, text: &str) {
+    hasher.update(rel.as_bytes());
+    hasher.update([0]);
+    hasher.update(text.as_bytes());
+    hasher.update([0]);
 }
 
 /// Every `*.cedar` file under `dir`, as (relative path, path), sorted.
@@ -374,38 +447,24 @@ fn problem(file: &str, text: &str, offset: Option<usize>, message: String) -> Pr
 }
 
 /// The principal type's (`<namespace>::Customer`) primitive attributes, which token claims fill.
-fn customer_attrs(schema_text: &str, namespace: &str) -> HashMap<String, ClaimType> {
-    let json = SchemaFragment::from_cedarschema_str(schema_text)
-        .ok()
-        .and_then(|(f, _)| f.to_json_value().ok());
-    let attrs = json
-        .as_ref()
-        .and_then(|j| {
-            j.get(namespace)?
-                .get("entityTypes")?
-                .get("Customer")?
-                .get("shape")?
-                .get("attributes")?
-                .as_object()
-                .cloned()
-        })
-        .unwrap_or_default();
-    attrs
+fn customer_attrs(
+    shapes: &HashMap<EntityTypeName, Shape>,
+    namespace: &str,
+) -> HashMap<String, ClaimType> {
+    let customer = shapes
+        .iter()
+        .find(|(t, _)| t.basename() == "Customer" && t.namespace() == namespace);
+    customer
         .into_iter()
-        .filter_map(|(name, ty)| {
-            let t = ty.get("type")?.as_str()?;
-            let t = if t == "EntityOrCommon" {
-                ty.get("name")?.as_str()?
-            } else {
-                t
-            };
-            let kind = match t {
-                "String" => ClaimType::String,
-                "Long" => ClaimType::Long,
-                "Bool" | "Boolean" => ClaimType::Bool,
+        .flat_map(|(_, shape)| shape.attrs.iter())
+        .filter_map(|(name, (ty, _))| {
+            let kind = match ty.as_ref()? {
+                AttrType::String => ClaimType::String,
+                AttrType::Long => ClaimType::Long,
+                AttrType::Bool => ClaimType::Bool,
                 _ => return None,
             };
-            Some((name, kind))
+            Some((name.clone(), kind))
         })
         .collect()
 }

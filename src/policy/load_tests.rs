@@ -164,3 +164,52 @@ fn entity_data_errors_point_at_the_entity_or_the_json_position() {
     assert_eq!(err.problems[0].line, Some(1), "{err}");
     assert!(err.problems[0].column.is_some(), "{err}");
 }
+
+#[test]
+fn fingerprint_matches_the_snapshot_hash_and_follows_every_file() {
+    let dir = copy_of_shipped();
+    let hash = load(dir.path(), "Shop").unwrap().hash;
+    assert_eq!(fingerprint(dir.path()).unwrap(), hash);
+    for file in [
+        "orders.cedar",
+        SCHEMA_FILE,
+        ENTITIES_FILE,
+        "legal_entities.cedar",
+    ] {
+        let path = dir.path().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}\n")).unwrap();
+        let changed = fingerprint(dir.path()).unwrap();
+        assert_ne!(changed, hash, "{file}");
+        assert_eq!(changed, load(dir.path(), "Shop").unwrap().hash, "{file}");
+        std::fs::write(&path, text).unwrap();
+    }
+    assert_eq!(fingerprint(dir.path()).unwrap(), hash);
+}
+
+#[test]
+fn a_configmap_layout_loads_through_its_links_only() {
+    // kubelet's layout: files in a timestamped dir, `..data` -> it, top-level links via `..data`.
+    let dir = tempfile::tempdir().unwrap();
+    let ts = dir.path().join("..2026_11_21_10_00_00.000000001");
+    std::fs::create_dir(&ts).unwrap();
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(shipped()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), ts.join(entry.file_name())).unwrap();
+            names.push(entry.file_name().to_string_lossy().to_string());
+        }
+    }
+    std::os::unix::fs::symlink(
+        ts.file_name().unwrap(),
+        dir.path().join(CONFIGMAP_DATA_LINK),
+    )
+    .unwrap();
+    for name in &names {
+        std::os::unix::fs::symlink(format!("..data/{name}"), dir.path().join(name)).unwrap();
+    }
+    let s = load_settled(dir.path(), "Shop").unwrap();
+    assert_eq!(s.hash, load(&shipped(), "Shop").unwrap().hash);
+    assert!(s.files.iter().all(|p| !p.file.starts_with('.')));
+}

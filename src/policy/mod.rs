@@ -7,9 +7,16 @@
 
 mod evaluate;
 mod load;
+mod shape;
+mod watch;
 
 pub use evaluate::evaluate;
-pub use load::{load, LoadError, Problem, ENTITIES_FILE, SCHEMA_FILE};
+pub use load::{
+    fingerprint, load, load_settled, LoadError, Problem, CONFIGMAP_DATA_LINK, ENTITIES_FILE,
+    SCHEMA_FILE,
+};
+pub use shape::{AttrType, Shape};
+pub use watch::{spawn_watcher, WatchHandle};
 
 use std::{
     collections::{HashMap, HashSet},
@@ -56,10 +63,16 @@ pub struct Snapshot {
     pub files: Vec<PolicyInfo>,
     /// Ids of `forbid` policies: an error in one of them denies the request.
     pub forbids: HashSet<PolicyId>,
-    /// Entity types the schema declares.
-    pub entity_types: HashSet<EntityTypeName>,
+    /// Entity types the schema declares, by qualified name and, inside `namespace`, by short name
+    /// (parsing a type name goes through Cedar's parser: too slow to do per request).
+    pub entity_types: HashMap<String, EntityTypeName>,
     /// Actions the schema declares, by plain name (`viewOrder`).
     pub actions: HashMap<String, EntityUid>,
+    /// For each action, its entity and the entities of the action groups it is in: a request's slice
+    /// gets only its own action's, so `action in <group>` works without re-validating per request.
+    pub action_entities: HashMap<EntityUid, Vec<cedar_policy::Entity>>,
+    /// Attribute shapes by entity type, for the resource fast path.
+    pub shapes: HashMap<EntityTypeName, Shape>,
     /// Principal attributes that token claims of the same name fill.
     pub customer_attrs: HashMap<String, ClaimType>,
     /// SHA-256 over every file read, hex.
@@ -80,8 +93,7 @@ impl Snapshot {
 
     /// The declared entity type for `type_name` (with or without namespace).
     pub fn entity_type(&self, type_name: &str) -> Option<EntityTypeName> {
-        let t: EntityTypeName = self.qualify(type_name).parse().ok()?;
-        self.entity_types.contains(&t).then_some(t)
+        self.entity_types.get(type_name).cloned()
     }
 }
 
@@ -92,8 +104,10 @@ pub struct ReloadStatus {
     pub at: String,
     /// Whether the new set was accepted (or was unchanged).
     pub ok: bool,
-    /// Why it was refused.
+    /// Why it was refused: every problem as `file:line:column: message`, one per line.
     pub error: Option<String>,
+    /// The same problems, structured (empty when `ok`).
+    pub problems: Vec<Problem>,
 }
 
 /// The current snapshot, swapped atomically by reloads.
@@ -110,13 +124,12 @@ pub struct PolicyStore {
 impl PolicyStore {
     /// Loads `dir` once; fails if the set is not valid (legate never starts with no policies).
     pub fn open(dir: PathBuf, namespace: &str) -> Result<Self, LoadError> {
-        let snapshot = load(&dir, namespace)?;
+        let snapshot = load_settled(&dir, namespace)?;
         Ok(Self::new(dir, namespace, snapshot))
     }
 
     /// A store over an already built snapshot (tests, `legate authorize`).
     pub fn new(dir: PathBuf, namespace: &str, snapshot: Snapshot) -> Self {
-        metrics::gauge!("legate_policies_loaded").set(snapshot.files.len() as f64);
         Self {
             dir,
             namespace: namespace.to_string(),
@@ -137,18 +150,18 @@ impl PolicyStore {
 
     /// Replaces the current snapshot.
     pub fn swap(&self, snapshot: Snapshot) {
-        metrics::gauge!("legate_policies_loaded").set(snapshot.files.len() as f64);
         self.current.store(Arc::new(snapshot));
     }
 
     /// Reads the directory again. A valid, changed set replaces the current one; an invalid one is
     /// refused and the current one keeps serving. Returns whether a swap happened.
     pub fn reload(&self) -> Result<bool, LoadError> {
-        let result = load(&self.dir, &self.namespace);
-        let status = |ok: bool, error: Option<String>| ReloadStatus {
+        let result = load_settled(&self.dir, &self.namespace);
+        let status = |ok: bool, error: Option<&LoadError>| ReloadStatus {
             at: rfc3339(SystemTime::now()),
             ok,
-            error,
+            error: error.map(LoadError::to_string),
+            problems: error.map(|e| e.problems.clone()).unwrap_or_default(),
         };
         match result {
             Ok(snapshot) => {
@@ -156,15 +169,11 @@ impl PolicyStore {
                 if changed {
                     self.swap(snapshot);
                 }
-                let result = if changed { "ok" } else { "unchanged" };
-                metrics::counter!("legate_policy_reloads_total", "result" => result).increment(1);
                 *self.last_reload.lock().expect("poisoned") = Some(status(true, None));
                 Ok(changed)
             }
             Err(e) => {
-                metrics::counter!("legate_policy_reloads_total", "result" => "error").increment(1);
-                *self.last_reload.lock().expect("poisoned") =
-                    Some(status(false, Some(e.to_string())));
+                *self.last_reload.lock().expect("poisoned") = Some(status(false, Some(&e)));
                 Err(e)
             }
         }

@@ -20,6 +20,17 @@ pub(super) fn build(
     if record.contains_key(LEGAL_ENTITY_KEY) {
         return Err(Error::ContextLegalEntity);
     }
+    if record.is_empty() {
+        // The common case, built directly: parsing JSON with the schema costs more than evaluating.
+        // `Request::new` still checks the context against the action's declared context type.
+        let pairs = legal_entity.map(|le| {
+            (
+                LEGAL_ENTITY_KEY.to_string(),
+                cedar_policy::RestrictedExpression::new_entity_uid(le.clone()),
+            )
+        });
+        return Context::from_pairs(pairs).map_err(|e| Error::Context(cedar_message(&e)));
+    }
     if let Some(le) = legal_entity {
         record.insert(
             LEGAL_ENTITY_KEY.into(),

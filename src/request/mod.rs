@@ -1,8 +1,9 @@
 //! Stage 3, building the Cedar request: a verified token and a check in, a Cedar `Request` and the
 //! `Entities` it needs out.
 //!
-//! Principal: `Customer::"<customer claim>"`, with its assignments from the entity data and its
-//! primitive attributes from same-named claims. Context: `legalEntity` from the token only. Resource:
+//! Principal: `Customer::"<customer claim>"`, with its assignments (parents) and the legal entities'
+//! data from the entity source's [`Assignments`] (none when the source could not answer: fail closed)
+//! and its primitive attributes from same-named claims. Context: `legalEntity` from the token only. Resource:
 //! from the check, its attributes read with the schema. The entities passed to Cedar are a slice of
 //! the snapshot's: the principal, the selected legal entity, the resource and the entities its
 //! attributes name, each with its ancestors.
@@ -20,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::{
+    entities::Assignments,
     policy::Snapshot,
     verify::{CustomerId, LegalEntityId},
 };
@@ -101,10 +103,13 @@ pub enum Error {
     Entities(String),
 }
 
-/// Builds the Cedar request for `check` by `principal` against `snapshot`.
+/// Builds the Cedar request for `check` by `principal` against `snapshot`. The principal's parents and
+/// the legal entities' data come from `assignments`; `None` (the entity source could not answer)
+/// builds a principal with no parents, so no assignment-dependent permit applies.
 pub fn build(
     snapshot: &Snapshot,
     principal: &Principal,
+    assignments: Option<&Assignments>,
     check: &Check,
 ) -> Result<(Request, Entities), Error> {
     let action = snapshot
@@ -118,7 +123,7 @@ pub fn build(
         .entity_type("Customer")
         .ok_or_else(|| Error::UnknownType("Customer".into()))?;
     let principal_uid = uid(customer_type, &principal.customer.0);
-    slice.add_principal(snapshot, &principal_uid, &principal.claims);
+    slice.add_principal(snapshot, &principal_uid, &principal.claims, assignments);
 
     let legal_entity = match &principal.legal_entity {
         Some(le) => {
@@ -150,6 +155,7 @@ pub fn build(
         legal_entity.as_ref(),
         check.context.as_ref(),
     )?;
+    slice.add_action(snapshot, &action);
     let request = Request::new(
         principal_uid,
         action,
@@ -158,7 +164,10 @@ pub fn build(
         Some(&snapshot.schema),
     )
     .map_err(|e| Error::Request(e.to_string()))?;
-    let entities = Entities::from_entities(slice.0.into_values(), Some(&snapshot.schema))
+    // Every entity in the slice is already schema-checked: the snapshot's at load, the resource by
+    // `resource::build`, the principal's attributes by type. Of the actions, only this request's
+    // (with its groups) is needed (added above).
+    let entities = Entities::from_entities(slice.0.into_values(), None)
         .map_err(|e| Error::Entities(e.to_string()))?;
     Ok((request, entities))
 }
@@ -199,21 +208,31 @@ impl Slice {
         }
     }
 
-    /// The principal: parents from the entity data, attributes from same-named claims.
-    fn add_principal(&mut self, snapshot: &Snapshot, uid: &EntityUid, claims: &Map<String, Value>) {
-        let parents: std::collections::HashSet<EntityUid> = snapshot
-            .entities
-            .get(uid)
-            .map(|_| {
-                snapshot
-                    .entities
-                    .ancestors(uid)
-                    .into_iter()
-                    .flatten()
-                    .cloned()
-                    .collect()
-            })
+    /// The action's entity and the action groups it is in.
+    fn add_action(&mut self, snapshot: &Snapshot, action: &EntityUid) {
+        for e in snapshot.action_entities.get(action).into_iter().flatten() {
+            self.insert(e.clone());
+        }
+    }
+
+    /// The principal: parents and their data from the entity source, attributes from same-named
+    /// claims. The source's entities go in first, so they win over `entities.json` for the same uid.
+    fn add_principal(
+        &mut self,
+        snapshot: &Snapshot,
+        uid: &EntityUid,
+        claims: &Map<String, Value>,
+        assignments: Option<&Assignments>,
+    ) {
+        let parents: std::collections::HashSet<EntityUid> = assignments
+            .map(|a| a.parents.iter().cloned().collect())
             .unwrap_or_default();
+        for e in assignments
+            .map(|a| a.entities.as_slice())
+            .unwrap_or_default()
+        {
+            self.insert(e.clone());
+        }
         let mut attrs = HashMap::new();
         for (name, kind) in &snapshot.customer_attrs {
             use crate::policy::ClaimType;
@@ -228,7 +247,6 @@ impl Slice {
             };
             attrs.insert(name.clone(), value);
         }
-        self.add_ancestors(snapshot, uid);
         let entity = Entity::new(uid.clone(), attrs, parents.clone())
             .unwrap_or_else(|_| Entity::new_no_attrs(uid.clone(), parents));
         self.insert(entity);

@@ -2,11 +2,13 @@
 //! given) out. Attributes are read with the schema, so a wrong type is the caller's 400, and entity
 //! references may be written `{"type": "Customer", "id": "C-1"}` without the namespace.
 
-use cedar_policy::{Entity, EntityUid};
+use std::collections::{HashMap, HashSet};
+
+use cedar_policy::{Entity, EntityTypeName, EntityUid, RestrictedExpression};
 use serde_json::{json, Map, Value};
 
 use super::{Error, ResourceRef};
-use crate::policy::Snapshot;
+use crate::policy::{AttrType, Snapshot};
 
 /// The resource's uid, its entity when attributes were given, and the uids its attributes name.
 pub(super) fn build(
@@ -21,6 +23,10 @@ pub(super) fn build(
         return Ok((uid, None, Vec::new()));
     };
     let mut referenced = Vec::new();
+    if let Some(entity) = fast(snapshot, &t, &uid, attrs, &mut referenced) {
+        return Ok((uid, Some(entity), referenced));
+    }
+    referenced.clear();
     let attrs: Map<String, Value> = attrs
         .iter()
         .map(|(k, v)| Ok((k.clone(), normalize(snapshot, v, &mut referenced)?)))
@@ -67,6 +73,67 @@ pub fn entity(
     });
     Entity::from_json_value(json, Some(&snapshot.schema))
         .map_err(|e| Error::Attributes(cedar_message(&e)))
+}
+
+/// Builds the entity without Cedar's JSON parser when every attribute has a simple declared shape
+/// and the given attributes fit it exactly; `None` sends the caller to Cedar's parser, which then
+/// accepts the same entity or names the error.
+fn fast(
+    snapshot: &Snapshot,
+    t: &EntityTypeName,
+    uid: &EntityUid,
+    attrs: &Map<String, Value>,
+    refs: &mut Vec<EntityUid>,
+) -> Option<Entity> {
+    let shape = snapshot.shapes.get(t).filter(|s| s.simple)?;
+    let mut values = HashMap::with_capacity(attrs.len());
+    for (name, v) in attrs {
+        let ty = shape.attrs.get(name)?.0.as_ref()?;
+        values.insert(name.clone(), fast_value(snapshot, v, ty, refs)?);
+    }
+    let missing = shape
+        .attrs
+        .iter()
+        .any(|(name, (_, required))| *required && !attrs.contains_key(name));
+    if missing {
+        return None;
+    }
+    Entity::new(uid.clone(), values, HashSet::new()).ok()
+}
+
+fn fast_value(
+    snapshot: &Snapshot,
+    v: &Value,
+    ty: &AttrType,
+    refs: &mut Vec<EntityUid>,
+) -> Option<RestrictedExpression> {
+    Some(match (ty, v) {
+        (AttrType::String, Value::String(s)) => RestrictedExpression::new_string(s.clone()),
+        (AttrType::Long, Value::Number(n)) => RestrictedExpression::new_long(n.as_i64()?),
+        (AttrType::Bool, Value::Bool(b)) => RestrictedExpression::new_bool(*b),
+        (AttrType::Entity(want), Value::Object(o)) => {
+            let e = match o.get("__entity") {
+                Some(Value::Object(inner)) if o.len() == 1 => inner,
+                _ if o.len() == 2 => o,
+                _ => return None,
+            };
+            let (Some(Value::String(t)), Some(Value::String(id))) = (e.get("type"), e.get("id"))
+            else {
+                return None;
+            };
+            let t = snapshot.entity_type(t).filter(|t| t == want)?;
+            let uid = EntityUid::from_type_name_and_id(t, cedar_policy::EntityId::new(id));
+            refs.push(uid.clone());
+            RestrictedExpression::new_entity_uid(uid)
+        }
+        (AttrType::Set(inner), Value::Array(items)) => RestrictedExpression::new_set(
+            items
+                .iter()
+                .map(|i| fast_value(snapshot, i, inner, refs))
+                .collect::<Option<Vec<_>>>()?,
+        ),
+        _ => return None,
+    })
 }
 
 /// Qualifies entity references (`{"type","id"}` or `{"__entity": {...}}`) with the namespace and
@@ -130,4 +197,106 @@ pub(super) fn cedar_message(e: &dyn std::error::Error) -> String {
         src = s.source();
     }
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn snapshot() -> Snapshot {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        crate::policy::load(&dir, "Shop").unwrap()
+    }
+
+    /// Whenever the fast path builds an entity, Cedar's parser builds the same one.
+    #[test]
+    fn the_fast_path_agrees_with_cedars_parser() {
+        let s = snapshot();
+        let cases = [
+            ("Order", json!({"owner": {"type": "Customer", "id": "C-1"}})),
+            (
+                "Order",
+                json!({"owner": {"type": "Shop::Customer", "id": "C-1"}, "status": "open",
+                              "legalEntity": {"__entity": {"type": "LegalEntity", "id": "LE-1"}}}),
+            ),
+            ("Product", json!({"segments": []})),
+            (
+                "Product",
+                json!({"segments": [{"type": "Segment", "id": "a"}, {"type": "Segment", "id": "b"}]}),
+            ),
+            ("LegalEntity", json!({"segments": [], "name": "Acme"})),
+        ];
+        for (t, attrs) in cases {
+            let t_name = s.entity_type(t).unwrap();
+            let uid =
+                EntityUid::from_type_name_and_id(t_name.clone(), cedar_policy::EntityId::new("X"));
+            let mut refs = Vec::new();
+            let attrs = attrs.as_object().unwrap().clone();
+            let fast_entity = fast(&s, &t_name, &uid, &attrs, &mut refs)
+                .unwrap_or_else(|| panic!("{t} {attrs:?} took the slow path"));
+            let mut slow_refs = Vec::new();
+            let normalized: Map<String, Value> = attrs
+                .iter()
+                .map(|(k, v)| (k.clone(), normalize(&s, v, &mut slow_refs).unwrap()))
+                .collect();
+            let slow_entity = Entity::from_json_value(
+                json!({"uid": {"type": t_name.to_string(), "id": "X"}, "attrs": normalized, "parents": []}),
+                Some(&s.schema),
+            )
+            .unwrap();
+            assert_eq!(
+                fast_entity.to_json_value().unwrap(),
+                slow_entity.to_json_value().unwrap(),
+                "{t} {attrs:?}"
+            );
+            assert_eq!(refs, slow_refs);
+        }
+    }
+
+    /// Anything the fast path does not fit exactly goes to Cedar's parser (which then rejects these).
+    #[test]
+    fn mismatches_take_the_slow_path() {
+        let s = snapshot();
+        let cases = [
+            ("Order", json!({})),                                        // missing required
+            ("Order", json!({"owner": "C-1"})),                          // string for entity
+            ("Order", json!({"owner": {"type": "Segment", "id": "s"}})), // wrong entity type
+            (
+                "Order",
+                json!({"owner": {"type": "Customer", "id": "C"}, "extra": 1}),
+            ), // undeclared
+            (
+                "Order",
+                json!({"owner": {"type": "Customer", "id": "C"}, "status": 7}),
+            ), // wrong primitive
+            ("Product", json!({"segments": [1]})),
+            (
+                "Product",
+                json!({"segments": {"type": "Segment", "id": "s"}}),
+            ), // not a set
+        ];
+        for (t, attrs) in cases {
+            let t_name = s.entity_type(t).unwrap();
+            let uid =
+                EntityUid::from_type_name_and_id(t_name.clone(), cedar_policy::EntityId::new("X"));
+            let attrs = attrs.as_object().unwrap().clone();
+            assert!(
+                fast(&s, &t_name, &uid, &attrs, &mut Vec::new()).is_none(),
+                "{t} {attrs:?}"
+            );
+            let r = ResourceRef {
+                kind: t.into(),
+                id: "X".into(),
+                attrs: Some(attrs.clone()),
+            };
+            assert!(
+                matches!(
+                    build(&s, &r),
+                    Err(Error::Attributes(_)) | Err(Error::UnknownType(_))
+                ),
+                "{t} {attrs:?}"
+            );
+        }
+    }
 }

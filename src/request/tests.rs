@@ -5,6 +5,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::*;
+use crate::entities::FileSource;
 use crate::policy::{evaluate, load, Snapshot};
 
 fn snapshot() -> Snapshot {
@@ -28,7 +29,8 @@ fn check(v: Value) -> Check {
 }
 
 fn decide(s: &Snapshot, p: &Principal, c: Value) -> crate::decision::Decision {
-    let (req, entities) = build(s, p, &check(c)).unwrap();
+    let a = FileSource::lookup(s, &p.customer);
+    let (req, entities) = build(s, p, Some(&a), &check(c)).unwrap();
     evaluate(s, &req, &entities)
 }
 
@@ -67,7 +69,7 @@ fn caller_context_may_not_set_the_legal_entity() {
         "context": {"legalEntity": {"type": "LegalEntity", "id": "LE-1"}}}),
     );
     assert!(matches!(
-        build(&s, &principal("C-1", None), &c),
+        build(&s, &principal("C-1", None), None, &c),
         Err(Error::ContextLegalEntity)
     ));
 }
@@ -78,13 +80,13 @@ fn schema_errors_are_the_callers() {
     let p = principal("C-1", None);
     let unknown_action = check(json!({"action": "fly", "resource": {"type": "Order", "id": "O"}}));
     assert!(matches!(
-        build(&s, &p, &unknown_action),
+        build(&s, &p, None, &unknown_action),
         Err(Error::UnknownAction(_))
     ));
     let unknown_type =
         check(json!({"action": "viewOrder", "resource": {"type": "Ship", "id": "O"}}));
     assert!(matches!(
-        build(&s, &p, &unknown_type),
+        build(&s, &p, None, &unknown_type),
         Err(Error::UnknownType(_))
     ));
     let wrong_attr = check(
@@ -92,7 +94,7 @@ fn schema_errors_are_the_callers() {
         "attrs": {"owner": "C-1"}}}),
     );
     assert!(matches!(
-        build(&s, &p, &wrong_attr),
+        build(&s, &p, None, &wrong_attr),
         Err(Error::Attributes(_))
     ));
     let wrong_resource = check(
@@ -100,7 +102,7 @@ fn schema_errors_are_the_callers() {
         "attrs": {"segments": []}}}),
     );
     assert!(matches!(
-        build(&s, &p, &wrong_resource),
+        build(&s, &p, None, &wrong_resource),
         Err(Error::Request(_))
     ));
     let undeclared_context = check(
@@ -108,7 +110,7 @@ fn schema_errors_are_the_callers() {
         "context": {"channel": "web"}}),
     );
     assert!(matches!(
-        build(&s, &p, &undeclared_context),
+        build(&s, &p, None, &undeclared_context),
         Err(Error::Context(_))
     ));
 }
@@ -143,4 +145,26 @@ fn claims_fill_declared_principal_attributes() {
     // A claim of the wrong type is not mapped.
     p.claims.insert("email".into(), json!(42));
     assert!(!decide(&s, &p, cancel).allow);
+}
+
+#[test]
+fn assignments_come_from_the_entity_source_and_none_fails_closed() {
+    let s = snapshot();
+    // C-3 is unknown to entities.json; the source says it is assigned to LE-1.
+    let p = principal("C-3", Some("LE-1"));
+    let order = check(
+        json!({"action": "viewOrder", "resource": {"type": "Order", "id": "O-9",
+        "attrs": {"owner": {"type": "Customer", "id": "C-2"}, "legalEntity": {"type": "LegalEntity", "id": "LE-1"}}}}),
+    );
+    let le1: cedar_policy::EntityUid = r#"Shop::LegalEntity::"LE-1""#.parse().unwrap();
+    let from_source = crate::entities::Assignments {
+        parents: vec![le1],
+        entities: Vec::new(),
+    };
+    let (req, entities) = build(&s, &p, Some(&from_source), &order).unwrap();
+    assert!(evaluate(&s, &req, &entities).allow);
+    // C-1 is assigned to LE-1 in entities.json, but without the source's answer nothing is assumed.
+    let p1 = principal("C-1", Some("LE-1"));
+    let (req, entities) = build(&s, &p1, None, &order).unwrap();
+    assert!(!evaluate(&s, &req, &entities).allow);
 }

@@ -347,6 +347,11 @@ impl KeySet {
         }
     }
 
+    /// How long to wait between two fetches.
+    pub fn min_refresh(&self) -> Duration {
+        self.min_refresh
+    }
+
     /// The key for `kid`, refreshing the set once (rate limited) when it is unknown.
     pub async fn get(&self, kid: &str) -> Result<Arc<VerifyKey>, Error> {
         if let Some(k) = self.keys.load().get(kid) {
@@ -408,6 +413,25 @@ mod tests {
         let keys = parse_jwks(&doc, "t").unwrap();
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0].kid, "ec1");
+    }
+
+    #[test]
+    fn without_kid_only_a_single_fitting_key_is_used() {
+        let dev = include_str!("../../examples/keys/idp-dev-jwks.json");
+        let one = parse_jwks(dev, "dev").unwrap();
+        let set = KeySet::fixed(one.clone());
+        assert!(set.only_key_for(Algorithm::RS256).is_ok());
+        assert_eq!(
+            set.only_key_for(Algorithm::ES256).unwrap_err(),
+            Error::UnknownKid
+        );
+        let mut second = one[0].clone();
+        second.kid = "second".into();
+        let two = KeySet::fixed(vec![one[0].clone(), second]);
+        assert_eq!(
+            two.only_key_for(Algorithm::RS256).unwrap_err(),
+            Error::MissingKid
+        );
     }
 
     #[test]

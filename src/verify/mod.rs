@@ -11,7 +11,7 @@ mod trust;
 
 pub use claims::{ClaimNames, CustomerId, LegalEntityId, VerifiedToken};
 pub use jwks::{parse_jwks, JwksError, KeySet, KeySource, VerifyKey};
-pub use trust::TrustedIssuer;
+pub use trust::{Revocation, TrustedIssuer};
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -68,6 +68,12 @@ pub enum Error {
     /// A required claim is missing or has the wrong type.
     #[error("claim `{0}` is missing or invalid")]
     MissingClaim(String),
+    /// The token's session was revoked (a refresh token of its family was reused).
+    #[error("token has been revoked")]
+    Revoked,
+    /// The revocation state could not be read; refused, since it might be revoked.
+    #[error("token revocation state cannot be checked right now")]
+    RevocationUnavailable,
 }
 
 impl Error {
@@ -89,6 +95,8 @@ impl Error {
             Error::WrongAudience => "audience",
             Error::WrongIssuer => "issuer",
             Error::MissingClaim(_) => "claims",
+            Error::Revoked => "revoked",
+            Error::RevocationUnavailable => "revocation_unavailable",
         }
     }
 }
@@ -123,6 +131,25 @@ impl Verifier {
     /// True once every issuer has a key set loaded.
     pub fn ready(&self) -> bool {
         self.issuers.values().all(|i| i.keys().loaded())
+    }
+
+    /// For each issuer whose key set could not be fetched at start, retries in the background
+    /// (every `jwks_min_refresh_secs`) until it loads, so `/readyz` turns 200 without traffic.
+    pub fn spawn_key_retries(&self) {
+        for issuer in self.issuers.values().filter(|i| !i.keys().loaded()) {
+            let issuer = issuer.clone();
+            tokio::spawn(async move {
+                let pause = issuer
+                    .keys()
+                    .min_refresh()
+                    .max(std::time::Duration::from_secs(1));
+                while !issuer.keys().loaded() {
+                    tokio::time::sleep(pause).await;
+                    issuer.keys().refresh().await;
+                }
+                tracing::info!(issuer = %issuer.issuer(), "key set loaded; issuer is ready");
+            });
+        }
     }
 
     /// Verifies `token` and maps its claims.

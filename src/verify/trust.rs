@@ -3,12 +3,21 @@
 //! Each issuer gets its own `jsonwebtoken::Validation`, built from configuration (never
 //! `Validation::default()`): `iss`, `aud` and `exp` required, `nbf` checked when present.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, fmt::Debug, sync::Arc};
 
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde_json::{Map, Value};
 
 use super::{Error, KeySet};
+use crate::BoxFuture;
+
+/// Revocation state consulted after a token of an issuer verified (legate's own access tokens: is
+/// their session family still active?).
+pub trait Revocation: Debug + Send + Sync {
+    /// `Ok` when the token with these verified claims is not revoked; [`Error::Revoked`] or
+    /// [`Error::RevocationUnavailable`] otherwise.
+    fn check<'a>(&'a self, claims: &'a Map<String, Value>) -> BoxFuture<'a, Result<(), Error>>;
+}
 
 /// One issuer legate accepts tokens from.
 #[derive(Debug)]
@@ -19,6 +28,8 @@ pub struct TrustedIssuer {
     keys: KeySet,
     /// When set, the header's `typ` must equal it (legate's own access tokens: `at+jwt`).
     required_typ: Option<String>,
+    /// When set, asked after the signature and claims check out.
+    revocation: Option<Arc<dyn Revocation>>,
 }
 
 impl TrustedIssuer {
@@ -50,7 +61,14 @@ impl TrustedIssuer {
             validations,
             keys,
             required_typ: required_typ.map(str::to_string),
+            revocation: None,
         }
+    }
+
+    /// Also asks `revocation` about every token that verifies.
+    pub fn with_revocation(mut self, revocation: Arc<dyn Revocation>) -> Self {
+        self.revocation = Some(revocation);
+        self
     }
 
     /// `iss`
@@ -88,6 +106,9 @@ impl TrustedIssuer {
         key.check(header.alg)?;
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, validation)
             .map_err(map_error)?;
+        if let Some(r) = &self.revocation {
+            r.check(&data.claims).await?;
+        }
         Ok(data.claims)
     }
 }

@@ -154,6 +154,14 @@ impl TestApp {
 
     /// An app whose config `edit` may change first.
     pub async fn spawn_with(edit: impl FnOnce(&mut toml::Table)) -> Self {
+        Self::spawn_with_clock(edit, std::sync::Arc::new(legate::issue::SystemClock)).await
+    }
+
+    /// An app whose config `edit` may change first, telling time by `clock`.
+    pub async fn spawn_with_clock(
+        edit: impl FnOnce(&mut toml::Table),
+        clock: std::sync::Arc<dyn legate::issue::Clock>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let keys = Keys::generate();
         copy_policies(&dir.path().join("policies"));
@@ -164,7 +172,9 @@ impl TestApp {
         let mut table = base_config(dir.path(), addr);
         edit(&mut table);
         let config = Config::parse(&table.to_string(), Vec::new()).expect("test config is valid");
-        let state = app::build(config).await.expect("test app builds");
+        let state = app::build_with_clock(config, clock)
+            .await
+            .expect("test app builds");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app::serve(listener, state.clone(), async move {
             let _ = rx.await;

@@ -1,0 +1,273 @@
+//! The `http` entity source: the customer-management service, asked
+//! `GET <entities.url with {customer} replaced>` and answering
+//! `[{"id": "LE-1", "name": "...", "segments": ["S-1"]}]`, with a timeout and a TTL cache.
+//!
+//! The cache holds the service's raw answer per customer; it is turned into Cedar entities with the
+//! schema of the snapshot the request is decided on, so a schema reload never meets stale entities.
+//! Concurrent misses for one customer share one call (moka's `try_get_with`); failures are not
+//! cached. Freshness is judged with the injected [`Clock`]; moka's own TTL only bounds memory.
+
+use std::{sync::Arc, time::Duration};
+
+use cedar_policy::{Entity, EntityUid};
+use moka::future::Cache;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{Assignments, EntitySource, Error};
+use crate::{
+    config::EntitiesConfig, issue::Clock, policy::Snapshot, verify::CustomerId, BoxFuture,
+};
+
+/// Everything but RFC 3986 unreserved characters is escaped, `/` included: the customer id is one
+/// path segment (or query value) and can never reach another path.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Largest answer read from the service.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// One legal entity as the customer-management service describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LegalEntityRecord {
+    /// Legal entity id.
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Segment ids.
+    #[serde(default)]
+    pub segments: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    fetched_at: u64,
+    records: Vec<LegalEntityRecord>,
+}
+
+/// Client of the customer-management service.
+#[derive(Debug)]
+pub struct HttpSource {
+    url: String,
+    timeout_ms: u64,
+    ttl_secs: u64,
+    client: reqwest::Client,
+    cache: Cache<String, Arc<Cached>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl HttpSource {
+    /// A client for `config.url`, which must contain `{customer}`.
+    pub fn new(config: &EntitiesConfig, clock: Arc<dyn Clock>) -> Result<Self, String> {
+        let url = config
+            .url
+            .clone()
+            .ok_or("`entities.url` is not set for the http entity source")?;
+        if config.timeout_ms == 0 {
+            return Err("`entities.timeout_ms` must be greater than 0".into());
+        }
+        if !url.contains("{customer}") {
+            return Err(format!(
+                "`entities.url` = {url:?} has no `{{customer}}` placeholder"
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot build the entity-source HTTP client: {e}"))?;
+        let mut cache = Cache::builder().max_capacity(100_000);
+        if config.cache_ttl_secs > 0 {
+            cache = cache.time_to_live(Duration::from_secs(config.cache_ttl_secs));
+        }
+        Ok(Self {
+            url,
+            timeout_ms: config.timeout_ms,
+            ttl_secs: config.cache_ttl_secs,
+            client,
+            cache: cache.build(),
+            clock,
+        })
+    }
+
+    /// The URL asked for `customer`.
+    pub fn url_for(&self, customer: &CustomerId) -> String {
+        let encoded = utf8_percent_encode(&customer.0, COMPONENT).to_string();
+        self.url.replace("{customer}", &encoded)
+    }
+
+    async fn fetch(&self, customer: &CustomerId) -> Result<Vec<LegalEntityRecord>, Error> {
+        let url = self.url_for(customer);
+        let net = |e: reqwest::Error| {
+            if e.is_timeout() {
+                Error::Timeout(self.timeout_ms)
+            } else {
+                Error::Unreachable(e.without_url().to_string())
+            }
+        };
+        let mut resp = self
+            .client
+            .get(&url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(net)?;
+        metrics::counter!("legate_entity_source_calls_total", "status" => resp.status().as_u16().to_string()).increment(1);
+        if !resp.status().is_success() {
+            return Err(Error::Status(resp.status().as_u16()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(net)? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_ANSWER_BYTES {
+                return Err(Error::BadAnswer("larger than 1 MiB".into()));
+            }
+        }
+        let records: Vec<LegalEntityRecord> =
+            serde_json::from_slice(&body).map_err(|e| Error::BadAnswer(e.to_string()))?;
+        if records.iter().any(|r| r.id.is_empty()) {
+            return Err(Error::BadAnswer("a legal entity has an empty id".into()));
+        }
+        Ok(records)
+    }
+
+    /// The customer's records: from the cache while fresh, else from the service.
+    pub async fn records(&self, customer: &CustomerId) -> Result<Vec<LegalEntityRecord>, Error> {
+        if self.ttl_secs == 0 {
+            return self.fetch(customer).await;
+        }
+        let key = customer.0.clone();
+        if let Some(c) = self.cache.get(&key).await {
+            if self.clock.now() < c.fetched_at.saturating_add(self.ttl_secs) {
+                return Ok(c.records.clone());
+            }
+            self.cache.invalidate(&key).await;
+        }
+        let cached = self
+            .cache
+            .try_get_with(key, async {
+                let records = self.fetch(customer).await?;
+                Ok::<_, Error>(Arc::new(Cached {
+                    fetched_at: self.clock.now(),
+                    records,
+                }))
+            })
+            .await
+            .map_err(|e| (*e).clone())?;
+        Ok(cached.records.clone())
+    }
+}
+
+/// The records as Cedar `LegalEntity` entities, read with the schema.
+pub(super) fn to_assignments(
+    snapshot: &Snapshot,
+    records: &[LegalEntityRecord],
+) -> Result<Assignments, Error> {
+    let le_type = snapshot
+        .entity_type("LegalEntity")
+        .ok_or_else(|| Error::Schema("the schema declares no LegalEntity type".into()))?
+        .to_string();
+    let segment_type = snapshot.qualify("Segment");
+    let mut out = Assignments::default();
+    for r in records {
+        let mut attrs = Map::new();
+        if let Some(name) = &r.name {
+            attrs.insert("name".into(), json!(name));
+        }
+        let segments: Vec<Value> = r
+            .segments
+            .iter()
+            .map(|s| json!({"__entity": {"type": segment_type, "id": s}}))
+            .collect();
+        attrs.insert("segments".into(), Value::Array(segments));
+        let entity = Entity::from_json_value(
+            json!({"uid": {"type": le_type, "id": r.id}, "attrs": attrs, "parents": []}),
+            Some(&snapshot.schema),
+        )
+        .map_err(|e| Error::Schema(format!("legal entity {:?}: {e}", r.id)))?;
+        let uid: EntityUid = entity.uid();
+        out.parents.push(uid);
+        out.entities.push(entity);
+    }
+    Ok(out)
+}
+
+impl EntitySource for HttpSource {
+    fn assignments<'a>(
+        &'a self,
+        snapshot: &'a Snapshot,
+        customer: &'a CustomerId,
+    ) -> BoxFuture<'a, Result<Arc<Assignments>, Error>> {
+        Box::pin(async move {
+            let records = self.records(customer).await?;
+            to_assignments(snapshot, &records).map(Arc::new)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{config::EntitySourceKind, issue::SystemClock};
+
+    fn source(url: &str) -> HttpSource {
+        let config = EntitiesConfig {
+            source: EntitySourceKind::Http,
+            url: Some(url.into()),
+            cache_ttl_secs: 60,
+            timeout_ms: 100,
+        };
+        HttpSource::new(&config, Arc::new(SystemClock)).unwrap()
+    }
+
+    #[test]
+    fn customer_id_is_one_encoded_component() {
+        let s = source("http://cm/customers/{customer}/legal-entities");
+        assert_eq!(
+            s.url_for(&CustomerId("C/1 ä?x=../".into())),
+            "http://cm/customers/C%2F1%20%C3%A4%3Fx%3D..%2F/legal-entities"
+        );
+        assert_eq!(
+            s.url_for(&CustomerId("C-1.a_b~".into())),
+            "http://cm/customers/C-1.a_b~/legal-entities"
+        );
+    }
+
+    #[test]
+    fn url_without_placeholder_is_refused() {
+        let config = EntitiesConfig {
+            source: EntitySourceKind::Http,
+            url: Some("http://cm/all".into()),
+            cache_ttl_secs: 60,
+            timeout_ms: 100,
+        };
+        assert!(HttpSource::new(&config, Arc::new(SystemClock))
+            .unwrap_err()
+            .contains("{customer}"));
+    }
+
+    #[test]
+    fn records_become_schema_typed_legal_entities() {
+        let snapshot = crate::policy::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+            "Shop",
+        )
+        .unwrap();
+        let records: Vec<LegalEntityRecord> = serde_json::from_value(json!([
+            {"id": "LE-7", "name": "Seven", "segments": ["retail"]},
+            {"id": "LE-8", "extra": true}
+        ]))
+        .unwrap();
+        let a = to_assignments(&snapshot, &records).unwrap();
+        assert_eq!(a.parents.len(), 2);
+        assert_eq!(a.parents[0].to_string(), r#"Shop::LegalEntity::"LE-7""#);
+        let name = a.entities[0].attr("name").unwrap().unwrap();
+        assert_eq!(name, cedar_policy::EvalResult::String("Seven".into()));
+        assert!(a.entities[1].attr("name").is_none());
+    }
+}

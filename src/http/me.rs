@@ -1,0 +1,41 @@
+//! `GET /v1/me`: who the token speaks for, which legal entity it selects, and which entities the
+//! customer may select (those the source lists and `selectLegalEntity` allows), for a picker.
+
+use axum::extract::State;
+use serde::Serialize;
+
+use super::{
+    error::ApiError,
+    extract::{AppJson, Verified},
+};
+use crate::{
+    app::AppState,
+    entities::select::{selectable, Selectable},
+    request::Principal,
+};
+
+/// `{"customer_id", "legal_entity_id", "legal_entities": [{"id", "name"}]}`
+#[derive(Debug, Serialize)]
+pub struct MeAnswer {
+    customer_id: String,
+    legal_entity_id: Option<String>,
+    legal_entities: Vec<Selectable>,
+}
+
+/// `GET /v1/me`; 503 `entity_source_unavailable` when the source cannot answer.
+pub async fn me(
+    State(state): State<AppState>,
+    Verified(token): Verified,
+) -> Result<AppJson<MeAnswer>, ApiError> {
+    let snapshot = state.policies.snapshot();
+    let assignments = state
+        .entities
+        .assignments(&snapshot, &token.customer)
+        .await?;
+    let legal_entities = selectable(&snapshot, &Principal::from(&token), &assignments);
+    Ok(AppJson(MeAnswer {
+        customer_id: token.customer.0,
+        legal_entity_id: token.legal_entity.map(|l| l.0),
+        legal_entities,
+    }))
+}
