@@ -1,18 +1,10 @@
 //! The real `legate` binary: exit codes and messages at start-up, `legate token`, and what it logs.
 
-use std::{
-    io::{BufRead, BufReader},
-    path::Path,
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+mod common;
 
-fn legate() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_legate"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c.env_remove("LEGATE_LOG");
-    c
-}
+use std::{path::Path, time::Duration};
+
+use common::process::{legate, LegateProcess};
 
 #[test]
 fn a_bad_config_exits_non_zero_listing_every_problem() {
@@ -136,47 +128,19 @@ fn token_mints_a_dev_token_that_the_dev_jwks_verifies() {
     assert_eq!(data.claims["email"], "ann@example.com");
 }
 
-/// Kills the child if the test fails half-way.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_server_never_logs_a_token_and_stops_cleanly_on_sigterm() {
-    let mut child = Child(
-        legate()
-            .args([
-                "--config",
-                "examples/legate.toml",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .env("LEGATE_LOG", "debug")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
-    let started = Instant::now();
-    let addr = loop {
-        let line = lines.next().expect("legate exited early").unwrap();
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no listening line"
-        );
-    };
-    let log =
-        std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    let mut cmd = legate();
+    cmd.args([
+        "--config",
+        "examples/legate.toml",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .env("LEGATE_LOG", "debug");
+    let mut server = LegateProcess::start(cmd);
+    let addr = server.addr;
 
     let token = String::from_utf8(
         legate()
@@ -211,22 +175,10 @@ fn the_server_never_logs_a_token_and_stops_cleanly_on_sigterm() {
             assert!(r.status() == 200 || r.status() == 401);
         }
     });
-    let pid = child.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "legate did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    server.signal("TERM");
+    let status = server.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "exit status {status}");
-    let log = log.join().unwrap();
+    let log = server.log();
     assert!(
         log.contains("token refused"),
         "the refusal is logged:\n{log}"

@@ -2,55 +2,29 @@
 //! `examples/legate.toml`, the script driving it with curl (login, `/v1/me`, select an entity, its
 //! orders, switch with the refresh token, the product list changing, what is refused).
 
+mod common;
+
 use std::{
-    io::{BufRead, BufReader},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-/// Kills the server if the test fails half-way.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::process::{legate, LegateProcess};
 
 #[test]
 fn the_demo_tells_the_whole_story_against_a_running_legate() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let mut server = Server(
-        Command::new(env!("CARGO_BIN_EXE_legate"))
-            .args([
-                "--config",
-                "examples/legate.toml",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .current_dir(root)
-            .env_remove("LEGATE_LOG")
-            .env("LEGATE_LOG__DECISIONS", "off")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(server.0.stderr.take().unwrap()).lines();
-    let started = Instant::now();
-    let addr = loop {
-        let line = lines.next().expect("legate exited early").unwrap();
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no listening line"
-        );
-    };
-    std::thread::spawn(move || lines.for_each(drop)); // keep the pipe drained
+    let mut cmd = legate();
+    cmd.args([
+        "--config",
+        "examples/legate.toml",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .env("LEGATE_LOG__DECISIONS", "off");
+    let server = LegateProcess::start(cmd);
+    let addr = server.addr;
 
     let mut demo = Command::new("bash")
         .arg("examples/demo.sh")

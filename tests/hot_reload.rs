@@ -10,9 +10,7 @@ mod common;
 
 use std::{
     collections::BTreeMap,
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
@@ -531,70 +529,6 @@ when { resource.segments.isEmpty() };
     );
 }
 
-/// The real binary, killed on drop.
-struct Legate {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Legate {
-    /// Starts `legate serve` with `config` and waits (bounded) until it is listening.
-    fn start(config: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_legate"))
-            .args(["--config", &config.display().to_string(), "serve"])
-            .args(["--listen", "127.0.0.1:0"])
-            .env("LEGATE_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let lines = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("legate is listening") {
-                    let addr = line
-                        .split_whitespace()
-                        .find_map(|w| w.strip_prefix("address="))
-                        .map(str::to_string);
-                    let _ = tx.send(addr);
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(30)).ok().flatten();
-        let mut legate = Self {
-            child,
-            base: String::new(),
-            log,
-        };
-        let Some(addr) = addr else {
-            panic!("legate did not start: {:?}", legate.log.lock().unwrap());
-        };
-        legate.base = format!("http://{addr}");
-        legate
-    }
-
-    fn hup(&self) {
-        let ok = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -HUP failed");
-    }
-}
-
-impl Drop for Legate {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn sighup_makes_the_real_binary_reload() {
     use aws_lc_rs::signature::Ed25519KeyPair;
@@ -615,12 +549,16 @@ async fn sighup_makes_the_real_binary_reload() {
     let config = dir.path().join("legate.toml");
     std::fs::write(&config, table.to_string()).unwrap();
 
-    let legate = Legate::start(&config);
+    let mut cmd = common::process::legate();
+    cmd.args(["--config", &config.display().to_string(), "serve"])
+        .args(["--listen", "127.0.0.1:0"])
+        .env("LEGATE_LOG", "info");
+    let legate = common::process::LegateProcess::start(cmd);
     let client = reqwest::Client::new();
     let token = common::sign(&keys.rsa, &common::claims("C-1", Some("LE-1")));
     let decide = || async {
         let r = client
-            .post(format!("{}/v1/authorize", legate.base))
+            .post(format!("{}/v1/authorize", legate.base()))
             .bearer_auth(&token)
             .json(&check())
             .timeout(Duration::from_secs(5))
@@ -635,7 +573,7 @@ async fn sighup_makes_the_real_binary_reload() {
     };
     let last_reload = || async {
         client
-            .get(format!("{}/v1/policies", legate.base))
+            .get(format!("{}/v1/policies", legate.base()))
             .send()
             .await
             .unwrap()
@@ -652,13 +590,9 @@ async fn sighup_makes_the_real_binary_reload() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(decide().await, "allow", "the change should need SIGHUP");
     // ... until SIGHUP.
-    legate.hup();
+    legate.signal("HUP");
     let took = eventually(WITHIN, || async { decide().await == "deny" }).await;
-    assert!(
-        took.is_some(),
-        "SIGHUP did not reload: {:?}",
-        legate.log.lock().unwrap()
-    );
+    assert!(took.is_some(), "SIGHUP did not reload: {:?}", legate.log());
     assert_eq!(last_reload().await["ok"], true);
     // And the process is still serving after the signal.
     assert_eq!(decide().await, "deny");

@@ -5,16 +5,15 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
-    net::{SocketAddr, TcpListener},
+    net::TcpListener,
     path::Path,
     process::{Child, Command, Stdio},
-    sync::{mpsc, Arc},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use base64::Engine as _;
-use common::{copy_policies, sign, Keys, AUD, IDP};
+use common::{copy_policies, process::LegateProcess, sign, Keys, AUD, IDP};
 use legate::issue::{RedisStore, RotationStore, Standing};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -95,19 +94,6 @@ impl Drop for Redis {
     }
 }
 
-/// A `legate serve` process, killed on drop.
-struct Legate {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Legate {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Two replicas' shared setup: policies, the identity provider's JWKS, one issuing key.
 struct Cluster {
     dir: tempfile::TempDir,
@@ -154,40 +140,10 @@ decisions = "off"
     }
 
     /// Starts `legate serve` and waits (bounded) for its "listening" line.
-    fn spawn(&self, config: &Path) -> Legate {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_legate"))
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .env_remove("LEGATE_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel::<SocketAddr>();
-        // Reads the log until the address shows, then keeps draining so the pipe never fills.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
-                if let Some(a) = v["address"].as_str().and_then(|a| a.parse().ok()) {
-                    let _ = tx.send(a);
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("legate did not start listening");
-            }
-        };
-        Legate {
-            child,
-            base: format!("http://{addr}"),
-        }
+    fn spawn(&self, config: &Path) -> LegateProcess {
+        let mut cmd = common::process::legate();
+        cmd.arg("--config").arg(config).arg("serve");
+        LegateProcess::start(cmd)
     }
 
     fn idp_token(&self, sub: &str) -> String {
@@ -197,12 +153,12 @@ decisions = "off"
 
 async fn refresh(
     client: &reqwest::Client,
-    legate: &Legate,
+    legate: &LegateProcess,
     bearer: Option<&str>,
     body: Value,
 ) -> (StatusCode, Value) {
     let mut req = client
-        .post(format!("{}/v1/token/refresh", legate.base))
+        .post(format!("{}/v1/token/refresh", legate.base()))
         .json(&body);
     if let Some(b) = bearer {
         req = req.bearer_auth(b);
@@ -211,9 +167,9 @@ async fn refresh(
     (resp.status(), resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn authorize(client: &reqwest::Client, legate: &Legate, token: &str) -> StatusCode {
+async fn authorize(client: &reqwest::Client, legate: &LegateProcess, token: &str) -> StatusCode {
     client
-        .post(format!("{}/v1/authorize", legate.base))
+        .post(format!("{}/v1/authorize", legate.base()))
         .bearer_auth(token)
         .json(&common::order("O-1", "C-1", None))
         .send()

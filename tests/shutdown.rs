@@ -6,30 +6,20 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     net::{SocketAddr, TcpStream},
-    process::{Child, Command, ExitStatus, Stdio},
-    sync::mpsc,
     thread,
     time::{Duration, Instant},
 };
 
-use common::{claims, order, sign, Keys};
+use common::{claims, order, process::LegateProcess, sign, Keys};
 
-/// A `legate serve` process, killed if the test ends early.
+/// A `legate serve` process (killed if the test ends early) with its identity provider's keys.
 struct Legate {
-    child: Child,
+    process: LegateProcess,
     addr: SocketAddr,
-    logs: mpsc::Receiver<serde_json::Value>,
     _dir: tempfile::TempDir,
     keys: Keys,
-}
-
-impl Drop for Legate {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Legate {
@@ -52,67 +42,15 @@ impl Legate {
         let config = dir.path().join("legate.toml");
         std::fs::write(&config, table.to_string()).unwrap();
 
-        let mut child = Command::new(env!("CARGO_BIN_EXE_legate"))
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .env_remove("LEGATE_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("legate starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, logs) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        let mut me = Self {
-            child,
-            addr: "127.0.0.1:1".parse().unwrap(),
-            logs,
+        let mut cmd = common::process::legate();
+        cmd.args(["serve", "--config", config.to_str().unwrap()]);
+        let process = LegateProcess::start(cmd);
+        Self {
+            addr: process.addr,
+            process,
             _dir: dir,
             keys,
-        };
-        let listening = me.wait_log("legate is listening");
-        me.addr = listening["address"].as_str().unwrap().parse().unwrap();
-        me
-    }
-
-    /// Waits (at most 10 s) for a log line with this message.
-    fn wait_log(&self, message: &str) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.logs.recv_timeout(left) {
-                Ok(v) if v["message"] == message => return v,
-                Ok(_) => {}
-                Err(_) => break,
-            }
         }
-        panic!("no log line {message:?}");
-    }
-
-    fn sigterm(&self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-
-    /// Waits (at most `limit`) for the process to exit.
-    fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        panic!("legate did not exit within {limit:?}");
     }
 
     /// Starts `POST /v1/authorize` and sends all but the last `held` bytes of the body.
@@ -164,8 +102,10 @@ fn sigterm_stops_accepting_lets_in_flight_requests_finish_and_exits_0() {
     let (mut second, rest_2) = legate.start_request(1);
     thread::sleep(Duration::from_millis(100));
 
-    legate.sigterm();
-    legate.wait_log("SIGTERM received, shutting down");
+    legate.process.signal("TERM");
+    legate
+        .process
+        .wait_for_message("SIGTERM received, shutting down");
 
     // New connections are refused once the listener is closed.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -178,7 +118,10 @@ fn sigterm_stops_accepting_lets_in_flight_requests_finish_and_exits_0() {
     }
     // ...but the process waits for the two requests still being sent.
     thread::sleep(Duration::from_millis(300));
-    assert!(legate.child.try_wait().unwrap().is_none(), "exited early");
+    assert!(
+        legate.process.child.try_wait().unwrap().is_none(),
+        "exited early"
+    );
 
     for (s, rest) in [(&mut first, rest_1), (&mut second, rest_2)] {
         s.write_all(&rest).unwrap();
@@ -187,7 +130,7 @@ fn sigterm_stops_accepting_lets_in_flight_requests_finish_and_exits_0() {
         assert_eq!(body["decision"], "allow", "{body}");
         assert_eq!(body["policies"], serde_json::json!(["entity-orders"]));
     }
-    let status = legate.wait_exit(Duration::from_secs(10));
+    let status = legate.process.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0));
 }
 
@@ -197,13 +140,15 @@ fn a_request_that_outlives_the_grace_period_does_not_keep_legate_alive() {
     let (_held, _) = legate.start_request(5);
     thread::sleep(Duration::from_millis(100));
     let sent = Instant::now();
-    legate.sigterm();
-    let status = legate.wait_exit(Duration::from_secs(8));
+    legate.process.signal("TERM");
+    let status = legate.process.wait_exit(Duration::from_secs(8));
     let took = sent.elapsed();
     assert_eq!(status.code(), Some(0));
     assert!(
         took >= Duration::from_millis(900),
         "exited after {took:?}, before the grace period"
     );
-    legate.wait_log("in-flight requests did not finish within the grace period");
+    legate
+        .process
+        .wait_for_message("in-flight requests did not finish within the grace period");
 }

@@ -3,6 +3,8 @@
 //! tokens and call the API.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod process;
+
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
