@@ -112,11 +112,7 @@ fn fast_value(
         (AttrType::Long, Value::Number(n)) => RestrictedExpression::new_long(n.as_i64()?),
         (AttrType::Bool, Value::Bool(b)) => RestrictedExpression::new_bool(*b),
         (AttrType::Entity(want), Value::Object(o)) => {
-            let e = match o.get("__entity") {
-                Some(Value::Object(inner)) if o.len() == 1 => inner,
-                _ if o.len() == 2 => o,
-                _ => return None,
-            };
+            let e = entity_reference(o)?;
             let (Some(Value::String(t)), Some(Value::String(id))) = (e.get("type"), e.get("id"))
             else {
                 return None;
@@ -136,6 +132,21 @@ fn fast_value(
     })
 }
 
+/// The `{"type", "id"}` of an entity reference written either way the API accepts: bare
+/// `{"type": "...", "id": "..."}` (both strings), or Cedar's `{"__entity": {...}}`.
+fn entity_reference(o: &Map<String, Value>) -> Option<&Map<String, Value>> {
+    match o.get("__entity") {
+        Some(Value::Object(inner)) if o.len() == 1 => Some(inner),
+        _ if o.len() == 2
+            && o.get("type").is_some_and(Value::is_string)
+            && o.get("id").is_some_and(Value::is_string) =>
+        {
+            Some(o)
+        }
+        _ => None,
+    }
+}
+
 /// Qualifies entity references (`{"type","id"}` or `{"__entity": {...}}`) with the namespace and
 /// collects their uids; records and sets are walked.
 fn normalize(snapshot: &Snapshot, v: &Value, refs: &mut Vec<EntityUid>) -> Result<Value, Error> {
@@ -146,17 +157,7 @@ fn normalize(snapshot: &Snapshot, v: &Value, refs: &mut Vec<EntityUid>) -> Resul
             .collect::<Result<_, _>>()
             .map(Value::Array),
         Value::Object(o) => {
-            let target = match o.get("__entity") {
-                Some(Value::Object(inner)) if o.len() == 1 => Some(inner),
-                _ if o.len() == 2
-                    && o.get("type").is_some_and(Value::is_string)
-                    && o.get("id").is_some_and(Value::is_string) =>
-                {
-                    Some(o)
-                }
-                _ => None,
-            };
-            if let Some(e) = target {
+            if let Some(e) = entity_reference(o) {
                 let (Some(Value::String(t)), Some(Value::String(id))) =
                     (e.get("type"), e.get("id"))
                 else {
