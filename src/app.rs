@@ -12,12 +12,13 @@ use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
 use crate::{
     audit::{Audit, DecisionLog},
     config::{Config, EntitySourceKind, StoreKind},
+    decide::Decider,
     entities::{EntitySource, FileSource, HttpSource},
     http,
     issue::{Clock, Issuer, KeyRing, MemoryStore, RedisStore, RotationStore, SystemClock},
     policy::PolicyStore,
     routes::RouteTable,
-    verify::{ClaimNames, KeySet, KeySource, TrustedIssuer, Verifier},
+    verify::{ClaimNames, KeySet, KeySource, TrustedIssuer, VerifiedToken, Verifier},
 };
 
 /// Everything a handler needs; cheap to clone.
@@ -41,6 +42,20 @@ pub struct AppState {
     pub entities: Arc<dyn EntitySource>,
     /// Refresh-token rotation state (the same store the issuer and verifier use).
     pub rotation: Arc<dyn RotationStore>,
+}
+
+impl AppState {
+    /// A recording [`Decider`] for `token`: the current snapshot, taken once, and the entity
+    /// source's answer for the token's customer, asked once.
+    pub async fn decider<'a>(&'a self, token: &'a VerifiedToken) -> Decider<'a> {
+        Decider::fetch(
+            self.policies.snapshot(),
+            self.entities.as_ref(),
+            token,
+            &self.audit,
+        )
+        .await
+    }
 }
 
 /// Everything that kept legate from starting.
@@ -133,10 +148,7 @@ pub async fn build_with_clock(
     if !problems.is_empty() {
         return Err(StartupError { problems });
     }
-    let names = ClaimNames {
-        customer: config.claims.customer.clone(),
-        legal_entity: config.claims.legal_entity.clone(),
-    };
+    let names = ClaimNames::from(&config.claims);
     let audit = Arc::new(Audit::new(decision_log, config.log.allow_sample_rate));
     let issuer = Issuer::new(&config, keys, clock, rotation.clone(), audit.clone());
     // legate trusts its own access tokens (typ at+jwt), never its refresh tokens.

@@ -24,10 +24,7 @@ use std::{
 use serde::Serialize;
 
 use crate::{
-    decision::Decision,
-    policy::{rfc3339, Snapshot},
-    request::Check,
-    verify::VerifiedToken,
+    decision::Decision, policy::Snapshot, request::Check, shared::rfc3339, verify::VerifiedToken,
 };
 
 /// Lines that may wait for the writer before a decision blocks.

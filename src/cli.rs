@@ -6,6 +6,7 @@
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
+    sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -15,13 +16,11 @@ use serde_json::{json, Map, Value};
 
 use crate::{
     app,
-    audit::Audit,
     config::Config,
-    entities::FileSource,
     issue::{keys::thumbprint, SigningKey},
     policy,
     request::{Check, ResourceRef},
-    suite,
+    toolkit::{self, authorize::Question, EntitySpec},
     verify::{ClaimNames, KeySource},
 };
 
@@ -63,7 +62,7 @@ pub enum Command {
 }
 
 /// `legate authorize`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct AuthorizeArgs {
     /// The customer (the configured customer claim, `sub` by default).
     #[arg(long, visible_alias = "sub")]
@@ -248,19 +247,13 @@ fn validate(config_path: &Path, dir: Option<PathBuf>) -> anyhow::Result<ExitCode
     }
 }
 
-fn claim_names(config: &Config) -> ClaimNames {
-    ClaimNames {
-        customer: config.claims.customer.clone(),
-        legal_entity: config.claims.legal_entity.clone(),
-    }
-}
-
 fn test(config_path: &Path, dir: Option<PathBuf>, verbose: bool) -> anyhow::Result<ExitCode> {
     let config = config_or_defaults(config_path)?;
     let dir = dir.unwrap_or(config.policies.dir.clone());
-    let report = match suite::run_dir(&dir, &config.namespace, &claim_names(&config)) {
+    let names = ClaimNames::from(&config.claims);
+    let report = match toolkit::run_dir(&dir, &config.namespace, &names) {
         Ok(r) => r,
-        Err(suite::Error::Policies(e)) => {
+        Err(toolkit::Error::Policies(e)) => {
             for p in &e.problems {
                 let mut p = p.clone();
                 p.file = dir.join(&p.file).display().to_string();
@@ -292,10 +285,26 @@ fn test(config_path: &Path, dir: Option<PathBuf>, verbose: bool) -> anyhow::Resu
 
 fn authorize(config_path: &Path, args: AuthorizeArgs) -> anyhow::Result<ExitCode> {
     let config = config_or_defaults(config_path)?;
-    let dir = args.policies.unwrap_or(config.policies.dir.clone());
+    let dir = args.policies.clone().unwrap_or(config.policies.dir.clone());
     let snapshot = policy::load(&dir, &config.namespace)
         .map_err(|e| anyhow::anyhow!("the policies in {} do not load:\n{e}", dir.display()))?;
-    let names = claim_names(&config);
+    let names = ClaimNames::from(&config.claims);
+    let question = question(&names, args.clone())?;
+    let answer = toolkit::authorize::ask(&Arc::new(snapshot), &names, &question)?;
+    if args.json {
+        println!("{}", answer.to_json());
+    } else {
+        print!("{}", answer.to_text());
+    }
+    Ok(if answer.decision.allow {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The question `legate authorize`'s flags ask.
+fn question(names: &ClaimNames, args: AuthorizeArgs) -> anyhow::Result<Question> {
     let mut claims = Map::new();
     claims.insert(names.customer.clone(), json!(args.customer));
     if let Some(le) = &args.legal_entity {
@@ -313,7 +322,7 @@ fn authorize(config_path: &Path, args: AuthorizeArgs) -> anyhow::Result<ExitCode
         .map(serde_json::from_str::<Map<String, Value>>)
         .transpose()
         .context("--context is not a JSON object")?;
-    let extra: Vec<suite::EntitySpec> = match &args.entities {
+    let entities: Vec<EntitySpec> = match &args.entities {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
@@ -322,50 +331,15 @@ fn authorize(config_path: &Path, args: AuthorizeArgs) -> anyhow::Result<ExitCode
         }
         None => Vec::new(),
     };
-    let own = suite::with_entities(&snapshot, &extra).map_err(anyhow::Error::msg)?;
-    let snapshot = own.as_ref().unwrap_or(&snapshot);
-    let token = suite::token_from_claims(&claims, &names).map_err(anyhow::Error::msg)?;
     let check = Check {
         action: args.action,
         resource,
         context,
     };
-    // The file source: entities.json as loaded, plus any entities given here.
-    let assignments = Ok(std::sync::Arc::new(FileSource::lookup(
-        snapshot,
-        &token.customer,
-    )));
-    let decision = crate::decide(&Audit::disabled(), snapshot, &token, &assignments, &check)
-        .context("the check is invalid")?;
-    if args.json {
-        let mut answer = serde_json::to_value(&decision)?;
-        answer["principal"] = json!(token.customer.0);
-        answer["legal_entity_id"] = json!(token.legal_entity.map(|l| l.0));
-        println!("{answer}");
-    } else {
-        println!("{}", decision.as_str());
-        println!(
-            "  principal: {}  legal entity: {}",
-            token.customer,
-            token
-                .legal_entity
-                .as_ref()
-                .map_or("(none)", |l| l.0.as_str())
-        );
-        let policies = if decision.policies.is_empty() {
-            "(none: no permit applies, so the default is deny)".to_string()
-        } else {
-            decision.policies.join(", ")
-        };
-        println!("  determining policies: {policies}");
-        for e in &decision.errors {
-            println!("  error: {e}");
-        }
-    }
-    Ok(if decision.allow {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    Ok(Question {
+        claims,
+        check,
+        entities,
     })
 }
 

@@ -122,6 +122,15 @@ impl Default for ClaimsConfig {
     }
 }
 
+impl From<&ClaimsConfig> for crate::verify::ClaimNames {
+    fn from(c: &ClaimsConfig) -> Self {
+        Self {
+            customer: c.customer.clone(),
+            legal_entity: c.legal_entity.clone(),
+        }
+    }
+}
+
 /// `[issue]`: the tokens legate mints when a customer switches legal entity.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -103,10 +103,11 @@ async fn decide<'a>(
     let check = m
         .check(&token.customer, token.legal_entity.as_ref())
         .map_err(|e| ApiError::Forbidden(format!("{method} {path}: {e}")))?;
-    let snapshot = state.policies.snapshot();
-    let assignments = state.entities.assignments(&snapshot, &token.customer).await;
     // A check the schema rejects (say, after a policy reload) is a deny, recorded as one.
-    let decision = crate::decide(&state.audit, &snapshot, token, &assignments, &check)
+    let decision = state
+        .decider(token)
+        .await
+        .decide(&check)
         .unwrap_or_else(|e| Decision::deny(e.to_string()));
     if !decision.allow {
         return Err(ApiError::Forbidden(format!(

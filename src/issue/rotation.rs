@@ -23,10 +23,9 @@ use std::{
 
 use serde_json::{Map, Value};
 
-use super::Clock;
 use crate::{
+    shared::{BoxFuture, Clock},
     verify::{self, Revocation},
-    BoxFuture,
 };
 
 /// The claim naming an access or refresh token's family (OpenID's session id claim).

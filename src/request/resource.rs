@@ -205,10 +205,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn snapshot() -> Snapshot {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-        crate::policy::load(&dir, "Shop").unwrap()
-    }
+    use crate::policy::shipped as snapshot;
 
     /// Whenever the fast path builds an entity, Cedar's parser builds the same one.
     #[test]
