@@ -27,6 +27,7 @@ pub mod request;
 pub mod routes;
 pub mod shared;
 pub mod signals;
+pub mod state;
 pub mod telemetry;
 pub mod toolkit;
 pub mod verify;

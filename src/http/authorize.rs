@@ -8,7 +8,7 @@ use super::{
     error::ApiError,
     extract::{AppJson, Verified},
 };
-use crate::{app::AppState, decision::Decision, request::Check};
+use crate::{decision::Decision, request::Check, state::AppState};
 
 /// Answer to one check.
 #[derive(Debug, Serialize)]

@@ -25,9 +25,9 @@ use super::{
     extract::{bearer_token, verify_token, AppJson},
 };
 use crate::{
-    app::AppState,
     decision::Decision,
     routes::{self, Route},
+    state::AppState,
     verify::VerifiedToken,
 };
 

@@ -9,11 +9,11 @@ use super::{
     extract::{AppJson, Verified},
 };
 use crate::{
-    app::AppState,
     decide::{
         select::{selectable, Selectable},
         EntityData,
     },
+    state::AppState,
 };
 
 /// `{"customer_id", "legal_entity_id", "legal_entities": [{"id", "name"}]}`

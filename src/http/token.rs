@@ -15,8 +15,8 @@ use super::{
     extract::{AppJson, MaybeBearer},
 };
 use crate::{
-    app::AppState,
     issue::{Grant, Issued, RefreshRequest},
+    state::AppState,
     verify::LegalEntityId,
 };
 

@@ -199,11 +199,6 @@ impl Issuer {
         &self.keys
     }
 
-    /// The rotation state.
-    pub fn rotation(&self) -> &Arc<dyn RotationStore> {
-        &self.rotation
-    }
-
     /// Token pairs minted by this process so far.
     pub fn issued(&self) -> u64 {
         self.issued.load(std::sync::atomic::Ordering::Relaxed)
