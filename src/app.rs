@@ -46,7 +46,7 @@ pub async fn build_with_clock(
         .map_err(|e| {
             problems.push(format!(
                 "`log.decisions` {:?} cannot be opened: {e}",
-                config.log.decisions
+                config.log.decisions.to_string()
             ))
         })
         .ok()

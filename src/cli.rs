@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 
 use crate::{
     app,
-    config::Config,
+    config::{Config, LogFormat},
     issue::{keys::thumbprint, SigningKey},
     policy,
     request::{Check, ResourceRef},
@@ -171,7 +171,7 @@ fn config_or_defaults(path: &Path) -> anyhow::Result<Config> {
     }
 }
 
-fn init_tracing(format: &str, level: &str) {
+fn init_tracing(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LEGATE_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -179,7 +179,7 @@ fn init_tracing(format: &str, level: &str) {
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    let _ = if format == "json" {
+    let _ = if format == LogFormat::Json {
         builder.json().flatten_event(true).try_init()
     } else {
         builder.try_init()
@@ -193,7 +193,7 @@ fn serve(config_path: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
             .parse()
             .with_context(|| format!("--listen {listen:?} is not an address"))?;
     }
-    init_tracing(&config.log.format, &config.log.level);
+    init_tracing(config.log.format, &config.log.level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -25,6 +25,7 @@ use super::{
     extract::{bearer_token, verify_token, AppJson},
 };
 use crate::{
+    config::Unmatched,
     decision::Decision,
     routes::{self, Route},
     state::AppState,
@@ -88,7 +89,7 @@ async fn decide<'a>(
     let segments = routes::segments(uri).map_err(|e| ApiError::Forbidden(e.to_string()))?;
     let path = uri.split(['?', '#']).next().unwrap_or_default();
     let Some(m) = state.routes.find(method, &segments) else {
-        if state.config.forward_auth.unmatched == "allow" {
+        if state.config.forward_auth.unmatched == Unmatched::Allow {
             let allow = Decision {
                 allow: true,
                 policies: Vec::new(),
