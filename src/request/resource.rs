@@ -186,19 +186,7 @@ fn normalize(snapshot: &Snapshot, v: &Value, refs: &mut Vec<EntityUid>) -> Resul
     }
 }
 
-/// Cedar's error text with its cause chain, on one line.
-pub(super) fn cedar_message(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_msg = s.to_string();
-        if !msg.contains(&s_msg) {
-            msg = format!("{msg}: {s_msg}");
-        }
-        src = s.source();
-    }
-    msg
-}
+pub(super) use crate::shared::error_chain as cedar_message;
 
 #[cfg(test)]
 mod tests {
