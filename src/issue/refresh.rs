@@ -208,9 +208,12 @@ impl Issuer {
         }
     }
 
-    /// Verifies a refresh token: legate's key, `typ: rt+jwt`, `iss` and `aud` both legate's issuer,
-    /// `exp`/`nbf` against the injected clock.
-    fn read_refresh(&self, token: &str, now: u64) -> Result<Presented, GrantError> {
+    /// A refresh token's header, checked (size, no `crit`, `typ: rt+jwt`), and the key of legate's
+    /// that its `kid` names for its `alg`.
+    fn refresh_key(
+        &self,
+        token: &str,
+    ) -> Result<(jsonwebtoken::Header, &crate::verify::VerifyKey), GrantError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(GrantError::Malformed("larger than 8 KiB"));
         }
@@ -233,6 +236,13 @@ impl Issuer {
             .ok_or(GrantError::NotIssuedHere)?;
         key.check(header.alg)
             .map_err(|_| GrantError::NotIssuedHere)?;
+        Ok((header, key))
+    }
+
+    /// Verifies a refresh token: legate's key, `typ: rt+jwt`, `iss` and `aud` both legate's issuer,
+    /// `exp`/`nbf` against the injected clock.
+    fn read_refresh(&self, token: &str, now: u64) -> Result<Presented, GrantError> {
+        let (header, key) = self.refresh_key(token)?;
         let mut v = Validation::new(header.alg);
         v.leeway = 0;
         v.validate_exp = false;

@@ -125,17 +125,10 @@ pub fn build(
     let principal_uid = uid(customer_type, &principal.customer.0);
     slice.add_principal(snapshot, &principal_uid, principal.claims, assignments);
 
-    let legal_entity = match principal.legal_entity {
-        Some(le) => {
-            let t = snapshot
-                .entity_type("LegalEntity")
-                .ok_or_else(|| Error::UnknownType("LegalEntity".into()))?;
-            let le_uid = uid(t, &le.0);
-            slice.add_known(snapshot, &le_uid);
-            Some(le_uid)
-        }
-        None => None,
-    };
+    let legal_entity = principal
+        .legal_entity
+        .map(|le| selected(snapshot, le, &mut slice))
+        .transpose()?;
 
     let (resource_uid, resource_entity, referenced) = resource::build(snapshot, &check.resource)?;
     match resource_entity {
@@ -170,6 +163,20 @@ pub fn build(
     let entities = Entities::from_entities(slice.0.into_values(), None)
         .map_err(|e| Error::Entities(e.to_string()))?;
     Ok((request, entities))
+}
+
+/// The selected legal entity's uid, added to the slice with what the snapshot knows of it.
+fn selected(
+    snapshot: &Snapshot,
+    le: &LegalEntityId,
+    slice: &mut Slice,
+) -> Result<EntityUid, Error> {
+    let t = snapshot
+        .entity_type("LegalEntity")
+        .ok_or_else(|| Error::UnknownType("LegalEntity".into()))?;
+    let le_uid = uid(t, &le.0);
+    slice.add_known(snapshot, &le_uid);
+    Ok(le_uid)
 }
 
 fn uid(t: cedar_policy::EntityTypeName, id: &str) -> EntityUid {
