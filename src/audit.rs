@@ -27,6 +27,10 @@ use crate::{
     verify::VerifiedToken,
 };
 
+/// The action an unmatched forward-auth allow is recorded under (never a schema action name:
+/// those are identifiers, and this one is counted under its own label).
+pub const UNMATCHED_ACTION: &str = "unmatched";
+
 /// Lines that may wait for the writer before a decision blocks.
 const QUEUE: usize = 8192;
 
@@ -80,11 +84,12 @@ impl Audit {
         latency: Duration,
     ) {
         // Only actions the schema declares become label values: callers cannot add series.
-        let action = if snapshot.actions.contains_key(&check.action) {
-            check.action.clone()
-        } else {
-            "unknown".to_string()
-        };
+        let action =
+            if snapshot.actions.contains_key(&check.action) || check.action == UNMATCHED_ACTION {
+                check.action.clone()
+            } else {
+                "unknown".to_string()
+            };
         metrics::counter!("legate_decisions_total", "action" => action, "decision" => decision.as_str()).increment(1);
         metrics::histogram!("legate_decision_duration_seconds").record(latency.as_secs_f64());
         let Some(log) = &self.log else {

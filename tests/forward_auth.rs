@@ -270,6 +270,63 @@ async fn unmatched_requests_are_denied_by_default_and_allowed_when_configured() 
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
+/// `legate_decisions_total{action="unmatched", decision="allow"}` on the app's `/metrics`.
+async fn unmatched_allows_counted(app: &TestApp) -> f64 {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("legate_decisions_total{"))
+        .filter(|l| l.contains("action=\"unmatched\"") && l.contains("decision=\"allow\""))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn an_unmatched_allow_is_a_recorded_decision() {
+    let log = tempfile::tempdir().unwrap();
+    let path = log.path().join("decisions.jsonl");
+    let p = path.display().to_string();
+    let app = TestApp::spawn_with(|t| {
+        example_routes(t);
+        set(t, "unmatched", "allow".into());
+        t["log"]["decisions"] = p.into();
+    })
+    .await;
+    let before = unmatched_allows_counted(&app).await;
+    let t = app.token("C-1", Some("LE-1"));
+    let (s, _, b) = nginx(&app, Some(&t), "GET", "/admin/audit-me?x=1").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(unmatched_allows_counted(&app).await >= before + 1.0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let line = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["resource"]["id"] == "GET /admin/audit-me");
+        if let Some(l) = line {
+            assert_eq!(l["action"], "unmatched", "{l}");
+            assert_eq!(l["resource"]["type"], "Request", "{l}");
+            assert_eq!(l["decision"], "allow", "{l}");
+            assert_eq!(l["customer"], "C-1", "{l}");
+            assert_eq!(l["legal_entity"], "LE-1", "{l}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no decision log line for the unmatched allow in {text:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn paths_that_could_be_read_two_ways_are_refused_even_when_unmatched_is_allowed() {
     let app = TestApp::spawn_with(|t| {

@@ -172,3 +172,26 @@ async fn an_unreachable_jwks_url_at_start_is_not_ready_until_it_answers() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn the_background_key_retry_stops_when_the_server_shuts_down() {
+    let keys = Keys::generate();
+    let idp = idp(json!({"keys": [keys.rsa.jwk]})).await;
+    idp.status.store(503, Ordering::SeqCst);
+    let app = app_trusting(&idp.url, 1).await;
+    // The retry runs once a second while the URL keeps failing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let at_start = idp.hits.load(Ordering::SeqCst);
+    while idp.hits.load(Ordering::SeqCst) < at_start + 1 {
+        assert!(std::time::Instant::now() < deadline, "no retry seen");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+    let after_stop = idp.hits.load(Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(
+        idp.hits.load(Ordering::SeqCst),
+        after_stop,
+        "the key retry kept fetching after shutdown"
+    );
+}

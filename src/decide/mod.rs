@@ -56,6 +56,40 @@ impl From<Assignments> for EntityData {
     }
 }
 
+/// Records the allow that forward-auth gives a request no route matches when
+/// `forward_auth.unmatched = "allow"`: no policy decides it, but it is a decision like any other,
+/// so it is counted (`action="unmatched"`) and logged, with the original method and path as the
+/// resource (`{"type": "Request", "id": "GET /path"}`).
+pub fn record_unmatched_allow(
+    audit: &Audit,
+    snapshot: &Snapshot,
+    token: &VerifiedToken,
+    request: String,
+) -> Decision {
+    let decision = Decision {
+        allow: true,
+        policies: Vec::new(),
+        errors: Vec::new(),
+    };
+    let check = Check {
+        action: crate::audit::UNMATCHED_ACTION.into(),
+        resource: request::ResourceRef {
+            kind: "Request".into(),
+            id: request,
+            attrs: None,
+        },
+        context: None,
+    };
+    audit.decision(
+        token,
+        &check,
+        &decision,
+        snapshot,
+        std::time::Duration::ZERO,
+    );
+    decision
+}
+
 /// Decides checks for one token against one snapshot with one entity-source answer.
 #[derive(Debug)]
 pub struct Decider<'a> {

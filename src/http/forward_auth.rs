@@ -26,6 +26,7 @@ use super::{
 };
 use crate::{
     config::Unmatched,
+    decide::record_unmatched_allow,
     decision::Decision,
     routes::{self, Route},
     state::AppState,
@@ -90,11 +91,9 @@ async fn decide<'a>(
     let path = uri.split(['?', '#']).next().unwrap_or_default();
     let Some(m) = state.routes.find(method, &segments) else {
         if state.config.forward_auth.unmatched == Unmatched::Allow {
-            let allow = Decision {
-                allow: true,
-                policies: Vec::new(),
-                errors: Vec::new(),
-            };
+            let snapshot = state.policies.snapshot();
+            let request = format!("{method} {path}");
+            let allow = record_unmatched_allow(&state.audit, &snapshot, token, request);
             return Ok((None, allow));
         }
         return Err(ApiError::Forbidden(format!(
