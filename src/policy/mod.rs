@@ -185,13 +185,15 @@ impl PolicyStore {
     }
 }
 
-/// The shipped policies (`policies/` in the repository, namespace `Shop`), loaded: what unit
-/// tests across the crate decide against.
+/// The shipped policies' directory (`policies/` in the repository).
+#[cfg(test)]
+pub(crate) fn shipped_dir() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
+}
+
+/// The shipped policies (namespace `Shop`), loaded: what unit tests across the crate decide
+/// against.
 #[cfg(test)]
 pub(crate) fn shipped() -> Snapshot {
-    load(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
-        "Shop",
-    )
-    .expect("the shipped policies load")
+    load(&shipped_dir(), "Shop").expect("the shipped policies load")
 }

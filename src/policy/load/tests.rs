@@ -1,13 +1,6 @@
 //! Loading the shipped policies and broken copies of them.
-
-use std::path::Path;
-
 use super::*;
-use crate::policy::{ClaimType, PolicyStore};
-
-fn shipped() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
-}
+use crate::policy::{shipped_dir as shipped, ClaimType, PolicyStore};
 
 fn copy_of_shipped() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
