@@ -1,6 +1,7 @@
 //! The OpenAPI document stays in sync with the router: it is served at `/openapi.json`, it holds
-//! together (every `$ref` resolves, every operation has an id and responses), and every documented
-//! path and method is routed, i.e. is not answered by our `not_found` / `method_not_allowed`.
+//! together (every `$ref` resolves, every operation has an id and responses), every documented
+//! path and method is routed, i.e. is not answered by our `not_found` / `method_not_allowed`, and
+//! every routed endpoint (`http::ENDPOINTS`, the router's only source) is documented.
 
 mod common;
 
@@ -74,6 +75,32 @@ fn the_document_holds_together() {
             "{method} {path}: no responses"
         );
     }
+}
+
+/// The router is built from `http::ENDPOINTS` only; every entry, with each of its methods, must be
+/// an operation of the document. (The other direction is `every_documented_operation_is_routed`.)
+#[test]
+fn every_routed_endpoint_is_documented() {
+    let doc = document();
+    let documented = operations(&doc);
+    let mut missing = Vec::new();
+    for e in legate::http::ENDPOINTS {
+        for m in e.methods {
+            if !documented.contains(&(e.doc_path.to_string(), m.to_string())) {
+                missing.push(format!(
+                    "{} {} (routed as {})",
+                    m.to_uppercase(),
+                    e.doc_path,
+                    e.path
+                ));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "routed but not documented in src/http/openapi.json:\n  {}",
+        missing.join("\n  ")
+    );
 }
 
 /// `/v1/forward-auth/{path}` → `/v1/forward-auth/orders/1`.

@@ -12,4 +12,4 @@ mod router;
 pub mod token;
 
 pub use error::ApiError;
-pub use router::router;
+pub use router::{router, Endpoint, ENDPOINTS};

@@ -11,7 +11,7 @@ use axum::{
     extract::DefaultBodyLimit,
     http::StatusCode,
     middleware,
-    routing::{any, get, post},
+    routing::{any, get, post, MethodRouter},
     Router,
 };
 use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
@@ -19,27 +19,84 @@ use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
 use super::{authorize, discovery, error, forward_auth, me, observe, ops, token, ApiError};
 use crate::state::AppState;
 
+/// The methods a forward-auth endpoint answers (proxies send the original request's method).
+const ANY: &[&str] = &["get", "post", "put", "patch", "delete", "head", "options"];
+
+/// One routed path: where it is documented in the OpenAPI document (`doc_path`, with `{name}`
+/// parameters; usually the same as `path`), which methods the document must describe there, and
+/// its handlers. The router is built from [`ENDPOINTS`] only, and `tests/openapi.rs` checks every
+/// entry against the document, so a route cannot be added without being documented.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// The axum route (`{*path}` for a wildcard).
+    pub path: &'static str,
+    /// The path in the OpenAPI document.
+    pub doc_path: &'static str,
+    /// Lower-case methods, as the document's keys.
+    pub methods: &'static [&'static str],
+    handlers: fn() -> MethodRouter<AppState>,
+}
+
+/// Every endpoint. Adding one is one entry here, its handler file, and its operation in
+/// `openapi.json`.
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint::new("/v1/authorize", &["post"], || post(authorize::authorize)),
+    Endpoint::new("/v1/authorize/batch", &["post"], || {
+        post(authorize::authorize_batch)
+    }),
+    Endpoint::new(forward_auth::PATH, ANY, || any(forward_auth::forward_auth)),
+    Endpoint::documented_as("/v1/forward-auth/", forward_auth::PATH, ANY, || {
+        any(forward_auth::forward_auth)
+    }),
+    Endpoint::documented_as(
+        "/v1/forward-auth/{*path}",
+        "/v1/forward-auth/{path}",
+        ANY,
+        || any(forward_auth::forward_auth),
+    ),
+    Endpoint::new("/v1/policies", &["get"], || get(ops::policies)),
+    Endpoint::new("/healthz", &["get"], || get(ops::healthz)),
+    Endpoint::new("/readyz", &["get"], || get(ops::readyz)),
+    Endpoint::new("/v1/me", &["get"], || get(me::me)),
+    Endpoint::new("/v1/token/refresh", &["post"], || post(token::refresh)),
+    Endpoint::new("/oauth2/token", &["post"], || post(token::oauth_token)),
+    Endpoint::new("/.well-known/jwks.json", &["get"], || get(discovery::jwks)),
+    Endpoint::new("/.well-known/openid-configuration", &["get"], || {
+        get(discovery::openid_configuration)
+    }),
+    Endpoint::new("/metrics", &["get"], || get(ops::metrics)),
+    Endpoint::new("/openapi.json", &["get"], || get(ops::openapi)),
+];
+
+impl Endpoint {
+    const fn new(
+        path: &'static str,
+        methods: &'static [&'static str],
+        handlers: fn() -> MethodRouter<AppState>,
+    ) -> Self {
+        Self::documented_as(path, path, methods, handlers)
+    }
+
+    const fn documented_as(
+        path: &'static str,
+        doc_path: &'static str,
+        methods: &'static [&'static str],
+        handlers: fn() -> MethodRouter<AppState>,
+    ) -> Self {
+        Self {
+            path,
+            doc_path,
+            methods,
+            handlers,
+        }
+    }
+}
+
 /// Every endpoint, unlayered.
 fn endpoints() -> Router<AppState> {
-    Router::new()
-        .route("/v1/authorize", post(authorize::authorize))
-        .route("/v1/authorize/batch", post(authorize::authorize_batch))
-        .route(forward_auth::PATH, any(forward_auth::forward_auth))
-        .route("/v1/forward-auth/", any(forward_auth::forward_auth))
-        .route("/v1/forward-auth/{*path}", any(forward_auth::forward_auth))
-        .route("/v1/policies", get(ops::policies))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/v1/me", get(me::me))
-        .route("/v1/token/refresh", post(token::refresh))
-        .route("/oauth2/token", post(token::oauth_token))
-        .route("/.well-known/jwks.json", get(discovery::jwks))
-        .route(
-            "/.well-known/openid-configuration",
-            get(discovery::openid_configuration),
-        )
-        .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi))
+    ENDPOINTS
+        .iter()
+        .fold(Router::new(), |r, e| r.route(e.path, (e.handlers)()))
 }
 
 /// The full router: endpoints, JSON error shapes, body limit, timeout, tracing, metrics and the
