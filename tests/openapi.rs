@@ -379,3 +379,63 @@ async fn real_answers_match_their_documented_schemas() {
     );
     app.stop().await;
 }
+
+/// The fields a `deny_unknown_fields` body type accepts, read from serde's refusal of an unknown
+/// one ("unknown field `…`, expected one of `a`, `b`").
+fn accepted_fields<T: serde::de::DeserializeOwned>() -> std::collections::BTreeSet<String> {
+    let err = serde_json::from_str::<T>(r#"{"__probe__": 0}"#)
+        .err()
+        .expect("an unknown field is refused");
+    let msg = err.to_string();
+    let expected = msg
+        .split_once("expected")
+        .unwrap_or_else(|| panic!("{msg}"))
+        .1;
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+fn documented_properties(doc: &Value, schema: &str) -> std::collections::BTreeSet<String> {
+    let s = &doc["components"]["schemas"][schema];
+    assert_eq!(
+        s["additionalProperties"],
+        Value::Bool(false),
+        "{schema}: the body refuses unknown fields, so must the document"
+    );
+    s["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// A request body's documented properties are exactly the fields its type accepts, so a field
+/// added to (or renamed in) a body type without the document fails here.
+#[test]
+fn request_schemas_name_exactly_the_fields_the_bodies_accept() {
+    let doc = document();
+    let pairs = [
+        ("Check", accepted_fields::<legate::request::Check>()),
+        (
+            "Resource",
+            accepted_fields::<legate::request::ResourceRef>(),
+        ),
+        (
+            "BatchBody",
+            accepted_fields::<legate::http::authorize::BatchBody>(),
+        ),
+        (
+            "RefreshBody",
+            accepted_fields::<legate::http::token::RefreshBody>(),
+        ),
+    ];
+    for (schema, fields) in pairs {
+        assert!(!fields.is_empty(), "{schema}");
+        assert_eq!(documented_properties(&doc, schema), fields, "{schema}");
+    }
+}
