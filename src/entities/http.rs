@@ -15,9 +15,8 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{Assignments, EntitySource, Error};
+use super::{Assignments, EntitiesConfig, EntitySource, Error};
 use crate::{
-    config::EntitiesConfig,
     policy::Snapshot,
     shared::{BoxFuture, Clock},
     verify::CustomerId,
@@ -216,7 +215,7 @@ impl EntitySource for HttpSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{config::EntitySourceKind, shared::SystemClock};
+    use crate::{entities::EntitySourceKind, shared::SystemClock};
 
     fn source(url: &str) -> HttpSource {
         let config = EntitiesConfig {

@@ -6,9 +6,11 @@
 //! `entities.json` (so it reloads with the policies), [`HttpSource`] asks the customer-management
 //! service and caches the answer.
 
+mod config;
 mod file;
 mod http;
 
+pub use config::{EntitiesConfig, EntitySourceKind};
 pub use file::FileSource;
 pub use http::{HttpSource, LegalEntityRecord};
 

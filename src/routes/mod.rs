@@ -2,7 +2,7 @@
 //!
 //! In: the `[[routes]]` table (compiled once; every bad entry is a configuration problem), then per
 //! request the original method and URI and the verified token's ids. Out: a [`Check`] for
-//! the [`Decider`](crate::decide::Decider), or `None` when no route matches.
+//! the decider (`decide::Decider`), or `None` when no route matches.
 //!
 //! Matching: the method must be equal (`*` matches any, and a `GET` route also answers `HEAD`); the
 //! path is compared segment by segment after [`path::segments`] has decoded and vetted it. A literal
