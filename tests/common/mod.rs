@@ -3,6 +3,7 @@
 //! tokens and call the API.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod configmap;
 pub mod process;
 
 use std::{

@@ -105,6 +105,56 @@ pub fn installed(path: &str) -> bool {
     Path::new(path).is_file()
 }
 
+/// A tool the Python packages of `tests/requirements.txt` put into the test virtual environment
+/// (`$TEST_VENV_BIN/<name>`); panics saying how to get it when it is not there.
+pub fn venv_tool(name: &str) -> PathBuf {
+    let hint = format!("`bash .ci/run` installs {name} from tests/requirements.txt");
+    let dir = std::env::var_os("TEST_VENV_BIN")
+        .unwrap_or_else(|| panic!("TEST_VENV_BIN is not set: {hint} and sets it"));
+    let path = Path::new(&dir).join(name);
+    assert!(
+        path.is_file(),
+        "{} is not installed: {hint}",
+        path.display()
+    );
+    path
+}
+
+/// The first line `<tool> version` (or `--version`) prints, for asserting which release a test ran.
+pub fn version_line(tool: &Path, arg: &str) -> String {
+    let out = Command::new(tool).arg(arg).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Waits until the proxy at `base` forwards to legate: a token-less request answered 401 (by
+/// legate, through the proxy) instead of the proxy's own 404 while it is still loading its routes.
+/// Such a request never reaches the upstream.
+pub async fn wait_until_routed(base: &str) {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let client = reqwest::Client::new();
+        if let Ok(r) = client
+            .get(format!("{base}/legal-entities/LE-1"))
+            .send()
+            .await
+        {
+            if r.status() == StatusCode::UNAUTHORIZED {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{base} did not route to legate within {START_TIMEOUT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The service behind the proxy: answers every request with what it received and counts hits.
 pub struct Upstream {
     pub addr: SocketAddr,
