@@ -19,6 +19,7 @@ pub mod decision;
 pub mod entities;
 pub mod http;
 pub mod issue;
+pub mod plan;
 pub mod policy;
 pub mod request;
 pub mod routes;

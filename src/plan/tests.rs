@@ -1,0 +1,100 @@
+//! Unit tests of planning over the shipped policies (black-box differential tests: tests/plan*.rs).
+
+use std::{path::Path, sync::Arc};
+
+use serde_json::json;
+
+use super::*;
+use crate::{
+    entities::FileSource,
+    policy::{load, Snapshot},
+    request::Principal,
+    verify::{CustomerId, LegalEntityId},
+};
+
+fn shipped() -> Snapshot {
+    load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+        "Shop",
+    )
+    .unwrap()
+}
+
+fn plan_for(s: &Snapshot, customer: &str, le: Option<&str>, action: &str, ty: &str) -> Plan {
+    let principal = Principal {
+        customer: CustomerId(customer.into()),
+        legal_entity: le.map(|l| LegalEntityId(l.into())),
+        claims: Default::default(),
+    };
+    let assignments = Ok(Arc::new(FileSource::lookup(s, &principal.customer)));
+    let body: PlanBody =
+        serde_json::from_value(json!({"action": action, "resource": {"type": ty}})).unwrap();
+    let tables: PlanConfig = toml::from_str(
+        r#"
+        [tables.Order]
+        table = "orders"
+        columns = { owner = "owner_id", legalEntity = "legal_entity_id", status = "status" }
+        [tables.Product]
+        columns = { segments = "segment_ids" }
+        "#,
+    )
+    .unwrap();
+    plan(s, &principal, &assignments, &body, &tables, true).unwrap()
+}
+
+#[test]
+fn list_orders_reads_like_the_design() {
+    let s = shipped();
+    let p = plan_for(&s, "C-1", Some("LE-1"), "listOrders", "Order");
+    assert_eq!(p.kind, Kind::Conditional);
+    assert_eq!(
+        p.filter.to_json(),
+        json!({"or": [{"eq": [{"attr": "owner"}, {"value": {"type": "Shop::Customer", "id": "C-1"}}]},
+                      {"and": [{"has": "legalEntity"},
+                               {"eq": [{"attr": "legalEntity"}, {"value": {"type": "Shop::LegalEntity", "id": "LE-1"}}]}]}]})
+    );
+    assert_eq!(p.policies, vec!["entity-orders", "own-orders"]);
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    let sql = p.sql.unwrap().unwrap();
+    assert_eq!(
+        sql.where_,
+        r#"("owner_id" = $1 OR ("legal_entity_id" IS NOT NULL AND "legal_entity_id" = $2))"#
+    );
+    assert_eq!(sql.params, vec![json!("C-1"), json!("LE-1")]);
+}
+
+#[test]
+fn an_unassigned_entity_leaves_only_own_orders() {
+    let s = shipped();
+    let p = plan_for(&s, "C-1", Some("LE-3"), "listOrders", "Order");
+    assert_eq!(
+        p.filter.to_json(),
+        json!({"eq": [{"attr": "owner"}, {"value": {"type": "Shop::Customer", "id": "C-1"}}]})
+    );
+    assert_eq!(p.policies, vec!["own-orders"]);
+}
+
+#[test]
+fn products_by_segment() {
+    let s = shipped();
+    let p = plan_for(&s, "C-1", Some("LE-1"), "viewProduct", "Product");
+    assert_eq!(
+        p.filter.to_json(),
+        json!({"or": [{"is_empty": {"attr": "segments"}},
+                      {"contains_any": [{"attr": "segments"}, {"value": [{"type": "Shop::Segment", "id": "wholesale"}]}]}]})
+    );
+    let none = plan_for(&s, "C-1", None, "viewProduct", "Product");
+    assert_eq!(
+        none.filter.to_json(),
+        json!({"is_empty": {"attr": "segments"}})
+    );
+}
+
+#[test]
+fn cancel_orders_is_always_denied() {
+    let s = shipped();
+    let p = plan_for(&s, "C-1", Some("LE-1"), "cancelOrder", "Order");
+    assert_eq!(p.kind, Kind::AlwaysDenied);
+    assert_eq!(p.filter, Filter::Const(false));
+    assert_eq!(p.sql.unwrap().unwrap().where_, "FALSE");
+}
