@@ -60,6 +60,28 @@ pub enum Command {
     Authorize(AuthorizeArgs),
     /// Mint a signed token for development (never use dev keys in production).
     Token(TokenArgs),
+    /// The `/v1/plan` answer (list filter and SQL) for claims given here. Exit 0, or 2 when it
+    /// cannot be planned (bad input, policies that do not load).
+    Plan(PlanArgs),
+}
+
+/// `legate plan`
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The token's claims as JSON, e.g. `{"sub":"C-1","legalEntityId":"LE-1"}`.
+    #[arg(long)]
+    pub claims: String,
+    /// The action, e.g. `listOrders`.
+    #[arg(long)]
+    pub action: String,
+    /// The resource type, e.g. `Order`.
+    #[arg(long = "type")]
+    pub kind: String,
+    /// Extra context keys as a JSON object.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Policy directory (default: `policies.dir` from the config, else `policies`).
+    pub dir: Option<PathBuf>,
 }
 
 /// `legate authorize`
@@ -136,7 +158,7 @@ pub struct TokenArgs {
 pub fn run(cli: Cli) -> ExitCode {
     // `authorize` answers deny with 1, so its errors need another code.
     let error_code = match cli.command {
-        Some(Command::Authorize(_)) => ExitCode::from(2),
+        Some(Command::Authorize(_)) | Some(Command::Plan(_)) => ExitCode::from(2),
         _ => ExitCode::FAILURE,
     };
     let result = match cli.command {
@@ -146,6 +168,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Test { dir, verbose }) => test(&cli.config, dir, verbose),
         Some(Command::Authorize(args)) => authorize(&cli.config, args),
         Some(Command::Token(args)) => token(&cli.config, args),
+        Some(Command::Plan(args)) => plan(&cli.config, args),
     };
     match result {
         Ok(code) => code,
@@ -466,4 +489,48 @@ fn find_trust(config: &Config, key: &SigningKey) -> Option<(String, String, Stri
         }
     }
     None
+}
+
+fn plan(config_path: &Path, args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let config = config_or_defaults(config_path)?;
+    let dir = args.dir.unwrap_or(config.policies.dir.clone());
+    let snapshot = policy::load(&dir, &config.namespace)
+        .map_err(|e| anyhow::anyhow!("the policies in {} do not load:\n{e}", dir.display()))?;
+    let claims: Map<String, Value> =
+        serde_json::from_str(&args.claims).context("--claims is not a JSON object")?;
+    let context = args
+        .context
+        .as_deref()
+        .map(serde_json::from_str::<Map<String, Value>>)
+        .transpose()
+        .context("--context is not a JSON object")?;
+    let token =
+        suite::token_from_claims(&claims, &claim_names(&config)).map_err(anyhow::Error::msg)?;
+    let body = crate::plan::PlanBody {
+        action: args.action,
+        resource: crate::plan::PlanResource {
+            kind: args.kind,
+            id: None,
+            attrs: None,
+        },
+        context,
+    };
+    let assignments = Ok(std::sync::Arc::new(FileSource::lookup(
+        &snapshot,
+        &token.customer,
+    )));
+    let answer = crate::plan::plan(
+        &snapshot,
+        &(&token).into(),
+        &assignments,
+        &body,
+        &config.plan,
+        true,
+    )
+    .context("cannot plan")?;
+    let mut json = serde_json::to_value(&answer)?;
+    json["principal"] = json!(token.customer.0);
+    json["legal_entity_id"] = json!(token.legal_entity.map(|l| l.0));
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(ExitCode::SUCCESS)
 }

@@ -50,6 +50,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Shutdown behaviour.
     pub shutdown: ShutdownConfig,
+    /// `/v1/plan`: how resource types are stored, for the SQL form.
+    pub plan: crate::plan::PlanConfig,
 }
 
 /// `[policies]`
@@ -374,6 +376,8 @@ impl Config {
         let log: LogConfig = take(&mut table, "log", &mut problems).unwrap_or_default();
         let shutdown: ShutdownConfig =
             take(&mut table, "shutdown", &mut problems).unwrap_or_default();
+        let plan: crate::plan::PlanConfig =
+            take(&mut table, "plan", &mut problems).unwrap_or_default();
         for key in table.keys() {
             problems.push(format!("unknown key `{key}`"));
         }
@@ -459,6 +463,7 @@ impl Config {
                 forward_auth,
                 log,
                 shutdown,
+                plan,
             }),
             _ => Err(ConfigError { problems }),
         }

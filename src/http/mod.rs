@@ -8,6 +8,7 @@ pub mod forward_auth;
 pub mod me;
 pub mod observe;
 pub mod ops;
+pub mod plan;
 pub mod token;
 
 use axum::{
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/authorize", post(authorize::authorize))
         .route("/v1/authorize/batch", post(authorize::authorize_batch))
+        .route("/v1/plan", post(plan::plan))
         .route(forward_auth::PATH, any(forward_auth::forward_auth))
         .route("/v1/forward-auth/", any(forward_auth::forward_auth))
         .route("/v1/forward-auth/{*path}", any(forward_auth::forward_auth))

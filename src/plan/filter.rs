@@ -237,18 +237,37 @@ fn junction(items: Vec<Filter>, is_and: bool) -> Filter {
     {
         return Filter::Const(!unit);
     }
-    // Absorption: in `and(x, or(x, y))` the `or` is redundant (and dually).
-    let kept: Vec<Filter> = flat
-        .iter()
-        .filter(|f| {
-            let inner = match (is_and, f) {
-                (true, Filter::Or(inner)) | (false, Filter::And(inner)) => inner,
-                _ => return true,
-            };
-            !inner.iter().any(|g| seen.contains(g))
-        })
-        .cloned()
-        .collect();
+    // Absorption: in `and(x, or(x, y))` the `or` is redundant, and in `and(x, or(not(x), y))` the
+    // `not(x)` is (dually for `or`).
+    let mut kept: Vec<Filter> = Vec::new();
+    let mut rewritten = false;
+    for f in &flat {
+        let inner = match (is_and, f) {
+            (true, Filter::Or(inner)) | (false, Filter::And(inner)) => inner,
+            _ => {
+                kept.push(f.clone());
+                continue;
+            }
+        };
+        if inner.iter().any(|g| seen.contains(g)) {
+            continue;
+        }
+        let rest: Vec<Filter> = inner
+            .iter()
+            .filter(|g| !matches!(g, Filter::Not(x) if seen.contains(x.as_ref())))
+            .cloned()
+            .collect();
+        if rest.len() == inner.len() {
+            kept.push(f.clone());
+        } else {
+            kept.push(junction(rest, !is_and));
+            rewritten = true;
+        }
+    }
+    if rewritten {
+        // The shortened term may now be a constant or flatten into this junction: once more.
+        return junction(kept, is_and);
+    }
     match kept.len() {
         0 => Filter::Const(unit),
         1 => kept.into_iter().next().unwrap_or(Filter::Const(unit)),
@@ -318,7 +337,15 @@ mod tests {
         let x = eq("owner", "C-1");
         let y = Filter::Has("status".into());
         assert_eq!(or(vec![x.clone(), and(vec![x.clone(), y.clone()])]), x);
-        assert_eq!(and(vec![x.clone(), or(vec![x.clone(), y])]), x);
+        assert_eq!(and(vec![x.clone(), or(vec![x.clone(), y.clone()])]), x);
+        assert_eq!(
+            or(vec![x.clone(), and(vec![not(x.clone()), y.clone()])]),
+            Filter::Or(vec![x.clone(), y.clone()])
+        );
+        assert_eq!(
+            and(vec![x.clone(), or(vec![not(x.clone()), y.clone()])]),
+            Filter::And(vec![x, y])
+        );
     }
 
     #[test]

@@ -454,7 +454,11 @@ impl Reader<'_> {
             .map(|a| Filter::Has(a.to_string()))
             .collect();
         if unguarded.is_empty() {
-            return Cond::exact(t);
+            // Every attribute read is present here, so the negated operator is exactly `not(t)`.
+            return match negated {
+                Some(f) => Cond { t, f, total: true },
+                None => Cond::exact(t),
+            };
         }
         // Filter semantics: an operator on an absent attribute is false, so `t` needs no guard.
         let mut f = unguarded;
