@@ -51,7 +51,11 @@ pub async fn plan(
 /// `sql=true|false`; anything else in the query is refused, so a typo does not pass silently.
 fn want_sql(query: Option<&str>) -> Result<bool, ApiError> {
     let mut want = true;
-    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         match pair {
             "sql=true" => want = true,
             "sql=false" => want = false,

@@ -12,7 +12,10 @@ pub fn eval(filter: &Value, attrs: &Value) -> bool {
         Value::Object(m) => {
             assert_eq!(m.len(), 1, "one operator per node: {filter}");
             let (op, arg) = m.iter().next().unwrap();
-            let args = || arg.as_array().unwrap_or_else(|| panic!("{op} takes a list: {filter}"));
+            let args = || {
+                arg.as_array()
+                    .unwrap_or_else(|| panic!("{op} takes a list: {filter}"))
+            };
             match op.as_str() {
                 "and" => args().iter().all(|f| eval(f, attrs)),
                 "or" => args().iter().any(|f| eval(f, attrs)),
@@ -47,7 +50,11 @@ fn operand(o: &Value, attrs: &Value) -> Option<Value> {
     if let Some(a) = o.get("attr") {
         return attrs.get(a.as_str().unwrap()).cloned();
     }
-    Some(o.get("value").unwrap_or_else(|| panic!("not an operand: {o}")).clone())
+    Some(
+        o.get("value")
+            .unwrap_or_else(|| panic!("not an operand: {o}"))
+            .clone(),
+    )
 }
 
 fn set(v: &Value) -> &Vec<Value> {
@@ -130,10 +137,22 @@ fn the_interpreter_follows_the_contract() {
     assert!(eval(&json!({"eq": [{"attr": "owner"}, c1]}), &attrs));
     assert!(!eval(&json!({"eq": [{"attr": "legalEntity"}, c1]}), &attrs));
     assert!(!eval(&json!({"ne": [{"attr": "legalEntity"}, c1]}), &attrs));
-    assert!(eval(&json!({"not": {"eq": [{"attr": "legalEntity"}, c1]}}), &attrs));
-    assert!(eval(&json!({"like": [{"attr": "status"}, "open*"]}), &attrs));
-    assert!(!eval(&json!({"like": [{"attr": "status"}, "open\\*"]}), &attrs));
-    assert!(eval(&json!({"contains_any": [{"attr": "segments"}, {"value": [{"type": "Shop::Segment", "id": "a"}]}]}), &attrs));
+    assert!(eval(
+        &json!({"not": {"eq": [{"attr": "legalEntity"}, c1]}}),
+        &attrs
+    ));
+    assert!(eval(
+        &json!({"like": [{"attr": "status"}, "open*"]}),
+        &attrs
+    ));
+    assert!(!eval(
+        &json!({"like": [{"attr": "status"}, "open\\*"]}),
+        &attrs
+    ));
+    assert!(eval(
+        &json!({"contains_any": [{"attr": "segments"}, {"value": [{"type": "Shop::Segment", "id": "a"}]}]}),
+        &attrs
+    ));
     assert!(!eval(&json!({"is_empty": {"attr": "segments"}}), &attrs));
     assert!(eval(&json!({"or": [false, {"has": "status"}]}), &attrs));
 }

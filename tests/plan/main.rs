@@ -68,7 +68,11 @@ pub async fn allowed(
         .map(|r| json!({"action": action, "resource": {"type": ty, "id": r.id, "attrs": r.attrs}}))
         .collect();
     let (s, _, b) = app
-        .post("/v1/authorize/batch", Some(token), &json!({"checks": checks}))
+        .post(
+            "/v1/authorize/batch",
+            Some(token),
+            &json!({"checks": checks}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let results = b["results"].as_array().unwrap();
@@ -76,7 +80,10 @@ pub async fn allowed(
         .iter()
         .zip(results)
         .filter(|(_, r)| {
-            assert!(r["errors"].as_array().unwrap().is_empty() || r["decision"] == "deny", "{r}");
+            assert!(
+                r["errors"].as_array().unwrap().is_empty() || r["decision"] == "deny",
+                "{r}"
+            );
             r["decision"] == "allow"
         })
         .map(|(res, _)| res.id.clone())
@@ -203,7 +210,10 @@ async fn bad_input_is_invalid_request_and_no_token_is_401() {
     }
     let body = json!({"action": "listOrders", "resource": {"type": "Order"}});
     let (s, _, b) = app.post("/v1/plan?sql=maybe", Some(&token), &body).await;
-    assert_eq!((s, &b["error"]["code"]), (StatusCode::BAD_REQUEST, &json!("invalid_request")));
+    assert_eq!(
+        (s, &b["error"]["code"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_request"))
+    );
     let resp = app
         .client
         .post(format!("{}/v1/plan", app.base))
@@ -222,7 +232,10 @@ async fn bad_input_is_invalid_request_and_no_token_is_401() {
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
     assert_eq!(b["error"]["code"], "invalid_token");
     // Still serving.
-    assert_eq!(plan(&app, &token, "listOrders", "Order").await["kind"], "conditional");
+    assert_eq!(
+        plan(&app, &token, "listOrders", "Order").await["kind"],
+        "conditional"
+    );
 }
 
 #[tokio::test]
@@ -244,7 +257,10 @@ when { resource has status && resource.status == "shipped" };"#,
         if p["filter"] != before["filter"] {
             break p;
         }
-        assert!(std::time::Instant::now() < deadline, "plan unchanged after reload: {p}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "plan unchanged after reload: {p}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert_eq!(
@@ -252,7 +268,13 @@ when { resource has status && resource.status == "shipped" };"#,
         json!({"not": {"and": [{"has": "status"}, {"eq": [{"attr": "status"}, {"value": "shipped"}]}]}}),
         "{after}"
     );
-    assert!(after["sql"]["where"].as_str().unwrap().contains("NOT (\"status\" IS NOT NULL AND \"status\" = $3)"), "{after}");
+    assert!(
+        after["sql"]["where"]
+            .as_str()
+            .unwrap()
+            .contains("NOT (\"status\" IS NOT NULL AND \"status\" = $3)"),
+        "{after}"
+    );
 }
 
 #[test]
@@ -272,7 +294,11 @@ fn legate_plan_prints_the_answer_and_exits_2_when_it_cannot_plan() {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["kind"], "conditional");
     assert_eq!(answer["principal"], "C-1");
@@ -283,11 +309,21 @@ fn legate_plan_prints_the_answer_and_exits_2_when_it_cannot_plan() {
         vec!["--action", "viewProduct", "--type", "Order"],
     ] {
         let out = common::process::legate()
-            .args(["--config", "examples/legate.toml", "plan", "--claims", r#"{"sub":"C-1"}"#])
+            .args([
+                "--config",
+                "examples/legate.toml",
+                "plan",
+                "--claims",
+                r#"{"sub":"C-1"}"#,
+            ])
             .args(args)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
-

@@ -48,7 +48,10 @@ impl Cluster {
             "{} is missing: PostgreSQL 15 is needed for this test (`bash .ci/run` installs the `postgresql` package)",
             initdb.display()
         );
-        let dir = tempfile::Builder::new().prefix("legate-pg").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("legate-pg")
+            .tempdir()
+            .unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
         let chown = Command::new("chown")
@@ -97,7 +100,10 @@ impl Cluster {
     /// A client connected as `postgres`.
     pub async fn connect(&self) -> Client {
         let (client, conn) = tokio_postgres::connect(
-            &format!("host=127.0.0.1 port={} user=postgres dbname=postgres", self.port),
+            &format!(
+                "host=127.0.0.1 port={} user=postgres dbname=postgres",
+                self.port
+            ),
             NoTls,
         )
         .await
@@ -127,11 +133,23 @@ async fn load(db: &Client, orders: &[Resource], products: &[Resource]) {
     .await
     .unwrap();
     for o in orders {
-        let id_of = |k: &str| o.attrs.get(k).map(|v| v["id"].as_str().unwrap().to_string());
-        let status = o.attrs.get("status").map(|s| s.as_str().unwrap().to_string());
+        let id_of = |k: &str| {
+            o.attrs
+                .get(k)
+                .map(|v| v["id"].as_str().unwrap().to_string())
+        };
+        let status = o
+            .attrs
+            .get("status")
+            .map(|s| s.as_str().unwrap().to_string());
         db.execute(
             "INSERT INTO orders VALUES ($1, $2, $3, $4)",
-            &[&o.id, &id_of("owner").unwrap(), &id_of("legalEntity"), &status],
+            &[
+                &o.id,
+                &id_of("owner").unwrap(),
+                &id_of("legalEntity"),
+                &status,
+            ],
         )
         .await
         .unwrap();
@@ -172,7 +190,10 @@ pub fn params(values: &[Value]) -> Vec<Box<dyn ToSql + Sync + Send>> {
 
 /// Rows of `table` the plan's fragment selects.
 pub async fn select(db: &Client, table: &str, sql: &Value) -> BTreeSet<String> {
-    let query = format!("SELECT id FROM {table} WHERE {}", sql["where"].as_str().unwrap());
+    let query = format!(
+        "SELECT id FROM {table} WHERE {}",
+        sql["where"].as_str().unwrap()
+    );
     let owned = params(sql["params"].as_array().unwrap());
     let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|p| p.as_ref() as _).collect();
     db.query(&query, &refs)
@@ -205,9 +226,60 @@ async fn sql_differential(app: &TestApp, db: &Client) {
 async fn where_fragment_selects_exactly_the_rows_authorize_allows() {
     let cluster = Cluster::start();
     let db = cluster.connect().await;
-    load(&db, &crate::universe::orders(), &crate::universe::products()).await;
+    load(
+        &db,
+        &crate::universe::orders(),
+        &crate::universe::products(),
+    )
+    .await;
     let shipped = TestApp::spawn_with(crate::with_tables).await;
     sql_differential(&shipped, &db).await;
     let extra = crate::extra_app().await;
     sql_differential(&extra, &db).await;
+}
+
+#[test]
+fn the_filtering_lists_example_runs_against_postgres() {
+    use crate::common::process::{legate, LegateProcess};
+    let cluster = Cluster::start();
+    let mut cmd = legate();
+    cmd.args([
+        "--config",
+        "examples/legate.toml",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .env("LEGATE_LOG__DECISIONS", "off");
+    let server = LegateProcess::start(cmd);
+    let out = Command::new("bash")
+        .arg("examples/filtering-lists.sh")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PLAN_URL", server.base())
+        .env("PLAN_LEGATE", env!("CARGO_BIN_EXE_legate"))
+        .env(
+            "PLAN_PG",
+            format!(
+                "host=127.0.0.1 port={} user=postgres dbname=postgres",
+                cluster.port
+            ),
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: BTreeSet<&str> = stdout
+        .lines()
+        .filter_map(|l| l.trim().split(" |").next())
+        .filter(|id| id.starts_with("O-") || id.starts_with("P-"))
+        .collect();
+    assert_eq!(
+        rows,
+        ["O-1", "O-2", "O-4", "P-1", "P-2", "P-4"].into(),
+        "{stdout}"
+    );
 }

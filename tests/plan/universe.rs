@@ -10,7 +10,8 @@ pub const NASTY: &str = "C-'q\"$1--\\x";
 /// Owners of orders.
 pub const OWNERS: &[&str] = &["C-1", "C-2", "C-AUDIT", "C-9", NASTY];
 /// Legal entities of orders (`None` = attribute absent).
-pub const ENTITIES: &[Option<&str>] = &[None, Some("LE-1"), Some("LE-2"), Some("LE-3"), Some("LE-9")];
+pub const ENTITIES: &[Option<&str>] =
+    &[None, Some("LE-1"), Some("LE-2"), Some("LE-3"), Some("LE-9")];
 /// Statuses of orders (`None` = attribute absent).
 pub const STATUSES: &[Option<&str>] = &[
     None,
