@@ -6,11 +6,13 @@ use std::{path::Path, sync::Arc};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use legate::{
+    decide::Decider,
     entities::FileSource,
     plan::{self, PlanBody, PlanConfig},
     policy::{self, Snapshot},
-    request::{self, Check, Principal},
-    verify::{CustomerId, LegalEntityId},
+    request::Check,
+    toolkit,
+    verify::ClaimNames,
 };
 use serde_json::json;
 
@@ -47,11 +49,12 @@ fn bench(c: &mut Criterion) {
 columns = { owner = "owner_id", legalEntity = "legal_entity_id", status = "status" }"#,
     )
     .unwrap();
-    let principal = Principal {
-        customer: CustomerId("C-1".into()),
-        legal_entity: Some(LegalEntityId("LE-1".into())),
-        claims: Default::default(),
+    let names = ClaimNames {
+        customer: "sub".into(),
+        legal_entity: "legalEntityId".into(),
     };
+    let claims = json!({"sub": "C-1", "legalEntityId": "LE-1"});
+    let token = toolkit::token(claims.as_object().unwrap(), &names).unwrap();
     let body: PlanBody =
         serde_json::from_value(json!({"action": "listOrders", "resource": {"type": "Order"}}))
             .unwrap();
@@ -63,20 +66,17 @@ columns = { owner = "owner_id", legalEntity = "legal_entity_id", status = "statu
     let mut group = c.benchmark_group("plan");
     for (name, n) in [("shipped", 0), ("plus_1000", 1000)] {
         let (_dir, snapshot) = snapshot_with(n);
-        let assignments = Ok(Arc::new(FileSource::lookup(&snapshot, &principal.customer)));
-        let answer = plan::plan(&snapshot, &principal, &assignments, &body, &tables, true).unwrap();
+        let snapshot = Arc::new(snapshot);
+        // Both through the one entry point, unrecorded: the same snapshot and entity data.
+        let data = FileSource::lookup(&snapshot, &token.customer).into();
+        let decider = Decider::new(snapshot, data, &token, None);
+        let answer = plan::plan(&decider, &body, &tables, true).unwrap();
         assert!(answer.errors.is_empty(), "{:?}", answer.errors);
         group.bench_function(format!("{name}/plan_with_sql"), |b| {
-            b.iter(|| {
-                plan::plan(&snapshot, &principal, &assignments, &body, &tables, true).unwrap()
-            })
+            b.iter(|| plan::plan(&decider, &body, &tables, true).unwrap())
         });
         group.bench_function(format!("{name}/decision"), |b| {
-            b.iter(|| {
-                let a = assignments.as_deref().ok();
-                let (req, entities) = request::build(&snapshot, &principal, a, &check).unwrap();
-                policy::evaluate(&snapshot, &req, &entities)
-            })
+            b.iter(|| decider.decide(&check).unwrap())
         });
     }
     group.finish();

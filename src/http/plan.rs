@@ -9,8 +9,8 @@ use super::{
     extract::{AppJson, Verified},
 };
 use crate::{
-    app::AppState,
     plan::{self, Plan, PlanBody},
+    state::AppState,
 };
 
 /// The plan with the token's principal and selected entity.
@@ -30,17 +30,10 @@ pub async fn plan(
     AppJson(body): AppJson<PlanBody>,
 ) -> Result<AppJson<PlanAnswer>, ApiError> {
     let want_sql = want_sql(query.as_deref())?;
-    let snapshot = state.policies.snapshot();
-    let assignments = state.entities.assignments(&snapshot, &token.customer).await;
-    let plan = plan::plan(
-        &snapshot,
-        &(&token).into(),
-        &assignments,
-        &body,
-        &state.config.plan,
-        want_sql,
-    )
-    .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    // A plan is not a decision: nothing is recorded in the decision log.
+    let decider = state.decider(&token).await.unrecorded();
+    let plan = plan::plan(&decider, &body, &state.config.plan, want_sql)
+        .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     Ok(AppJson(PlanAnswer {
         principal: token.customer.0,
         legal_entity_id: token.legal_entity.map(|l| l.0),

@@ -1,7 +1,7 @@
 //! Joining the policies' residuals into one answer: the permits' conditions `or`-ed, each forbid's
 //! "does not apply" `and`-ed, simplified; then `kind`, `policies`, `errors` and the SQL form.
 
-use std::{collections::HashSet, sync::Arc};
+use std::collections::HashSet;
 
 use super::{
     filter::{and, or, Filter},
@@ -10,22 +10,22 @@ use super::{
     Error, Kind, Plan, PlanBody, PlanConfig,
 };
 use crate::{
-    entities::{self, Assignments},
+    decide::{Decider, EntityData},
     policy::Snapshot,
-    request::{self, Principal},
+    request,
 };
 
-/// Plans `body` for `principal` against `snapshot`. `assignments` is the entity source's answer for
-/// the customer; when it could not answer, the plan is made without assignments (as a decision
-/// would be) and `errors` says so. `want_sql`: add the SQL form when `tables` maps the type.
+/// Plans `body` for the decider's token against its snapshot and entity data (the same a decision
+/// would use: one snapshot, one entity-source answer). When the source could not answer, the plan
+/// is made without assignments, as a decision would be, and `errors` says so. `want_sql`: add the
+/// SQL form when `tables` maps the type.
 pub fn plan(
-    snapshot: &Snapshot,
-    principal: &Principal,
-    assignments: &Result<Arc<Assignments>, entities::Error>,
+    decider: &Decider<'_>,
     body: &PlanBody,
     tables: &PlanConfig,
     want_sql: bool,
 ) -> Result<Plan, Error> {
+    let snapshot: &Snapshot = decider.snapshot();
     if body.resource.id.is_some() {
         return Err(Error::ResourceGiven("id"));
     }
@@ -40,8 +40,8 @@ pub fn plan(
         .ok_or_else(|| Error::UnknownType(body.resource.kind.clone()))?;
     let known = request::build_known(
         snapshot,
-        principal,
-        assignments.as_deref().ok(),
+        &decider.token().into(),
+        decider.entity_data().known(),
         &body.action,
         body.context.as_ref(),
     )
@@ -52,7 +52,7 @@ pub fn plan(
     })?;
 
     let mut errors = Vec::new();
-    if let Err(e) = assignments {
+    if let EntityData::Unavailable(e) = decider.entity_data() {
         errors.push(format!(
             "entity source unavailable, planned without assignments: {e}"
         ));

@@ -6,27 +6,33 @@ use serde_json::json;
 
 use super::*;
 use crate::{
+    decide::Decider,
     entities::FileSource,
     policy::{load, Snapshot},
-    request::Principal,
-    verify::{CustomerId, LegalEntityId},
+    verify::ClaimNames,
 };
 
-fn shipped() -> Snapshot {
-    load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
-        "Shop",
-    )
-    .unwrap()
+fn shipped() -> Arc<Snapshot> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    Arc::new(load(&dir, "Shop").unwrap())
 }
 
-fn plan_for(s: &Snapshot, customer: &str, le: Option<&str>, action: &str, ty: &str) -> Plan {
-    let principal = Principal {
-        customer: CustomerId(customer.into()),
-        legal_entity: le.map(|l| LegalEntityId(l.into())),
-        claims: Default::default(),
-    };
-    let assignments = Ok(Arc::new(FileSource::lookup(s, &principal.customer)));
+fn plan_for(s: &Arc<Snapshot>, customer: &str, le: Option<&str>, action: &str, ty: &str) -> Plan {
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), json!(customer));
+    if let Some(le) = le {
+        claims.insert("legalEntityId".into(), json!(le));
+    }
+    let token = crate::toolkit::token(
+        &claims,
+        &ClaimNames {
+            customer: "sub".into(),
+            legal_entity: "legalEntityId".into(),
+        },
+    )
+    .unwrap();
+    let data = FileSource::lookup(s, &token.customer).into();
+    let decider = Decider::new(s.clone(), data, &token, None);
     let body: PlanBody =
         serde_json::from_value(json!({"action": action, "resource": {"type": ty}})).unwrap();
     let tables: PlanConfig = toml::from_str(
@@ -39,7 +45,7 @@ fn plan_for(s: &Snapshot, customer: &str, le: Option<&str>, action: &str, ty: &s
         "#,
     )
     .unwrap();
-    plan(s, &principal, &assignments, &body, &tables, true).unwrap()
+    plan(&decider, &body, &tables, true).unwrap()
 }
 
 #[test]

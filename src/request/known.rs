@@ -27,7 +27,7 @@ pub struct Known {
 /// Builds the known half for `action` by `principal`; `assignments` as in [`super::build`].
 pub fn build_known(
     snapshot: &Snapshot,
-    principal: &Principal,
+    principal: &Principal<'_>,
     assignments: Option<&Assignments>,
     action: &str,
     caller_context: Option<&Map<String, Value>>,
@@ -42,7 +42,7 @@ pub fn build_known(
         .entity_type("Customer")
         .ok_or_else(|| Error::UnknownType("Customer".into()))?;
     let principal_uid = uid(customer_type, &principal.customer.0);
-    slice.add_principal(snapshot, &principal_uid, &principal.claims, assignments);
+    slice.add_principal(snapshot, &principal_uid, principal.claims, assignments);
     let legal_entity = match &principal.legal_entity {
         Some(le) => {
             let t = snapshot
