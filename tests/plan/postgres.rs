@@ -267,6 +267,7 @@ fn the_filtering_lists_example_runs_against_postgres() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
     assert!(
         out.status.success(),
         "{stdout}\n{}",
