@@ -5,7 +5,7 @@
 //! where `/v1/authorize` would allow (when `errors` is empty; never true where it would deny
 //! otherwise), and, with `[plan.tables.<Type>]`, the same filter as a PostgreSQL `WHERE` fragment.
 //!
-//! - [`tpe`](self) runs Cedar's type-aware partial evaluation and reads each residual (the only file
+//! - `tpe` runs Cedar's type-aware partial evaluation and reads each residual (the only file
 //!   that touches that experimental API);
 //! - `filter` is the filter language and its simplification;
 //! - `sql` turns a filter into SQL;
@@ -101,6 +101,39 @@ pub struct PlanConfig {
     /// By entity type (short or qualified name).
     #[serde(default)]
     pub tables: HashMap<String, TableConfig>,
+}
+
+/// Problems with `[plan.tables]` against the schema at start-up: a type the schema does not
+/// declare, an attribute the type does not have, an empty column name.
+pub fn check_tables(config: &PlanConfig, snapshot: &crate::policy::Snapshot) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut names: Vec<&String> = config.tables.keys().collect();
+    names.sort();
+    for name in names {
+        let table = &config.tables[name];
+        let Some(ty) = snapshot.entity_type(name) else {
+            problems.push(format!(
+                "[plan.tables.{name}]: the schema declares no entity type {name:?}"
+            ));
+            continue;
+        };
+        let shape = snapshot.shapes.get(&ty);
+        let mut attrs: Vec<(&String, &String)> = table.columns.iter().collect();
+        attrs.sort();
+        for (attr, column) in attrs {
+            if shape.is_some_and(|s| !s.attrs.contains_key(attr)) {
+                problems.push(format!(
+                    "[plan.tables.{name}] columns: {ty} has no attribute {attr:?}"
+                ));
+            }
+            if column.is_empty() {
+                problems.push(format!(
+                    "[plan.tables.{name}] columns: the column of {attr:?} is empty"
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// Why a plan request cannot be answered: the caller's mistake (400 `invalid_request`), except

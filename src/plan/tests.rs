@@ -104,3 +104,35 @@ fn cancel_orders_is_always_denied() {
     assert_eq!(p.filter, Filter::Const(false));
     assert_eq!(p.sql.unwrap().unwrap().where_, "FALSE");
 }
+
+#[test]
+fn table_config_is_checked_against_the_schema() {
+    let s = shipped();
+    let tables: PlanConfig = toml::from_str(
+        r#"
+        [tables.Order]
+        columns = { owner = "owner_id", colour = "c", status = "" }
+        [tables.Invoice]
+        columns = {}
+        "#,
+    )
+    .unwrap();
+    assert_eq!(
+        check_tables(&tables, &s),
+        vec![
+            "[plan.tables.Invoice]: the schema declares no entity type \"Invoice\"",
+            "[plan.tables.Order] columns: Shop::Order has no attribute \"colour\"",
+            "[plan.tables.Order] columns: the column of \"status\" is empty",
+        ]
+    );
+    let shipped_tables: PlanConfig = toml::from_str(
+        r#"
+        [tables.Order]
+        columns = { owner = "owner_id", legalEntity = "legal_entity_id", status = "status" }
+        [tables.Product]
+        columns = { segments = "segment_ids" }
+        "#,
+    )
+    .unwrap();
+    assert!(check_tables(&shipped_tables, &s).is_empty());
+}
