@@ -20,6 +20,9 @@ pub const STATUSES: &[Option<&str>] = &[
     Some("cancelled"),
     Some("shipped"),
     Some("o'pen*$2"),
+    // Matches `*_50%\**` in Cedar; the second would also match if `_` and `%` were SQL wildcards.
+    Some("x_50%*y"),
+    Some("xA50b*y"),
 ];
 /// Segments products draw from.
 pub const SEGMENTS: &[&str] = &["wholesale", "retail", "outlet", "blocked"];
