@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use super::{
     filter::{and, or, Filter},
+    scope,
     sql::to_sql,
     tpe::{self, Outcome},
     Error, Kind, Plan, PlanBody, PlanConfig,
@@ -57,7 +58,8 @@ pub fn plan(
             "entity source unavailable, planned without assignments: {e}"
         ));
     }
-    let (filter, policies) = match tpe::evaluate(snapshot, &known, &resource_type) {
+    let relevant = scope::relevant(&snapshot.policies, &known);
+    let (filter, policies) = match tpe::evaluate(snapshot, &relevant, &known, &resource_type) {
         Ok(outcomes) => combine(outcomes, &mut errors),
         Err(Error::Engine(e)) => {
             errors.push(format!(

@@ -9,10 +9,12 @@
 //!   that touches that experimental API);
 //! - `filter` is the filter language and its simplification;
 //! - `sql` turns a filter into SQL;
+//! - `scope` leaves out the policies whose scope rules them out (tpe typechecks each one per call);
 //! - `answer` joins the policies' residuals into one answer.
 
 mod answer;
 pub mod filter;
+mod scope;
 pub mod sql;
 mod tpe;
 

@@ -13,7 +13,7 @@ use std::{collections::HashSet, str::FromStr, sync::Arc};
 use cedar_policy::{
     pst::{self, BinaryOp, Expr, Literal, PatternElem, UnaryOp, Var},
     Effect, EntityId, EntityTypeName, EntityUid, PartialEntities, PartialEntityUid, PartialRequest,
-    PolicyId,
+    PolicyId, PolicySet,
 };
 
 use super::filter::{and, not, or, Cmp, Filter, Operand, Value};
@@ -69,9 +69,11 @@ pub(super) struct Outcomes {
     pub forbids: Vec<(String, Outcome)>,
 }
 
-/// Partially evaluates `snapshot`'s policies for `known` with a resource of type `resource_type`.
+/// Partially evaluates `policies` (of `snapshot`) for `known` with a resource of type
+/// `resource_type`.
 pub(super) fn evaluate(
     snapshot: &Snapshot,
+    policies: &PolicySet,
     known: &Known,
     resource_type: &EntityTypeName,
 ) -> Result<Outcomes, Error> {
@@ -85,8 +87,7 @@ pub(super) fn evaluate(
     .map_err(|e| Error::Request(super::cedar_message(&e)))?;
     let entities = PartialEntities::from_concrete(known.entities.clone(), &snapshot.schema)
         .map_err(|e| Error::Engine(super::cedar_message(&e)))?;
-    let response = snapshot
-        .policies
+    let response = policies
         .tpe(&request, &entities, &snapshot.schema)
         .map_err(|e| Error::Engine(super::cedar_message(&e)))?;
 
