@@ -78,8 +78,8 @@ pub struct Plan {
     pub policies: Vec<String>,
     /// What could not be expressed, and the entity source being down.
     pub errors: Vec<String>,
-    /// The `WHERE` fragment, when the type has `[plan.tables]` columns and `sql` was asked for;
-    /// `None` serialises as `null` (a reason is in `errors`), and [`Plan::sql`] absent leaves it out.
+    /// The `WHERE` fragment. Outer `None`: left out (no `[plan.tables]` for the type, or
+    /// `?sql=false`); `Some(None)`: `"sql": null`, an attribute has no column (reason in `errors`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sql: Option<Option<Sql>>,
 }

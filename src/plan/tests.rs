@@ -136,3 +136,38 @@ fn table_config_is_checked_against_the_schema() {
     .unwrap();
     assert!(check_tables(&shipped_tables, &s).is_empty());
 }
+
+#[test]
+fn an_attribute_without_a_column_gives_sql_null_and_a_reason() {
+    let s = shipped();
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), json!("C-1"));
+    claims.insert("legalEntityId".into(), json!("LE-1"));
+    let names = ClaimNames {
+        customer: "sub".into(),
+        legal_entity: "legalEntityId".into(),
+    };
+    let token = crate::toolkit::token(&claims, &names).unwrap();
+    let decider = Decider::new(
+        s.clone(),
+        FileSource::lookup(&s, &token.customer).into(),
+        &token,
+        None,
+    );
+    let body: PlanBody =
+        serde_json::from_value(json!({"action": "listOrders", "resource": {"type": "Order"}}))
+            .unwrap();
+    let tables: PlanConfig =
+        toml::from_str("[tables.Order]\ncolumns = { owner = \"owner_id\" }").unwrap();
+    let p = plan(&decider, &body, &tables, true).unwrap();
+    assert_eq!(p.kind, Kind::Conditional);
+    assert!(matches!(p.sql, Some(None)), "{:?}", p.sql);
+    assert_eq!(
+        p.errors,
+        vec!["no SQL: attribute `legalEntity` has no column in [plan.tables.Order]"]
+    );
+    assert_eq!(serde_json::to_value(&p).unwrap()["sql"], json!(null));
+    let none = plan(&decider, &body, &tables, false).unwrap();
+    assert!(none.sql.is_none() && none.errors.is_empty());
+    assert!(serde_json::to_value(&none).unwrap().get("sql").is_none());
+}
