@@ -59,6 +59,7 @@ pub async fn build_with_clock(
         .unwrap_or_default();
     if let Some(p) = &policies {
         problems.extend(routes.check_schema(&p.snapshot()));
+        problems.extend(crate::plan::check_tables(&config.plan, &p.snapshot()));
     }
     let keys = KeyRing::load(&config.issue.keys)
         .map_err(|p| problems.extend(p))

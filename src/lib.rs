@@ -9,7 +9,9 @@
 //! ```
 //!
 //! `entities` supplies what the token does not say (assignments, legal-entity data); `issue` goes the
-//! other way: it mints legate's own tokens when a customer switches legal entity. `state` holds the
+//! other way: it mints legate's own tokens when a customer switches legal entity. `plan` answers a
+//! list question instead of one check (`/v1/plan`: a filter and SQL, from the same snapshot and
+//! entity data a decision uses). `state` holds the
 //! handles every handler shares, `app` builds them and serves; `shared` is the leaf every stage may
 //! use (clock, time format, boxed futures). ARCHITECTURE.md walks through the files.
 
@@ -22,6 +24,7 @@ pub mod decision;
 pub mod entities;
 pub mod http;
 pub mod issue;
+pub mod plan;
 pub mod policy;
 pub mod request;
 pub mod routes;

@@ -1,8 +1,9 @@
-//! The command line: `serve` (default), `validate`, `test`, `authorize`, `token`.
+//! The command line: `serve` (default), `validate`, `test`, `authorize`, `token`, `plan`.
 //!
 //! Each subcommand reads the same config file (`--config`, default `./legate.toml`) and environment
 //! overlay as the server, so what `legate validate` accepts is what `legate serve` will load.
 
+mod plan;
 mod token;
 
 use std::{
@@ -59,6 +60,9 @@ pub enum Command {
     Authorize(AuthorizeArgs),
     /// Mint a signed token for development (never use dev keys in production).
     Token(TokenArgs),
+    /// The `/v1/plan` answer (list filter and SQL) for claims given here. Exit 0, or 2 when it
+    /// cannot be planned (bad input, policies that do not load).
+    Plan(plan::PlanArgs),
 }
 
 /// `legate authorize`
@@ -135,7 +139,7 @@ pub struct TokenArgs {
 pub fn run(cli: Cli) -> ExitCode {
     // `authorize` answers deny with 1, so its errors need another code.
     let error_code = match cli.command {
-        Some(Command::Authorize(_)) => ExitCode::from(2),
+        Some(Command::Authorize(_)) | Some(Command::Plan(_)) => ExitCode::from(2),
         _ => ExitCode::FAILURE,
     };
     let result = match cli.command {
@@ -145,6 +149,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Test { dir, verbose }) => test(&cli.config, dir, verbose),
         Some(Command::Authorize(args)) => authorize(&cli.config, args),
         Some(Command::Token(args)) => token::run(&cli.config, args),
+        Some(Command::Plan(args)) => plan::run(&cli.config, args),
     };
     match result {
         Ok(code) => code,

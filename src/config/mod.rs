@@ -58,6 +58,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Shutdown behaviour.
     pub shutdown: ShutdownConfig,
+    /// `/v1/plan`: how resource types are stored, for the SQL form.
+    pub plan: crate::plan::PlanConfig,
 }
 
 /// Algorithms legate knows how to verify (RFC 8725: no `none`, no HMAC for issuers with key sets).
@@ -118,6 +120,7 @@ impl Config {
             forward_auth: take(table, "forward_auth", problems).unwrap_or_default(),
             log: take(table, "log", problems).unwrap_or_default(),
             shutdown: take(table, "shutdown", problems).unwrap_or_default(),
+            plan: take(table, "plan", problems).unwrap_or_default(),
         };
         for key in table.keys() {
             problems.push(format!("unknown key `{key}`"));

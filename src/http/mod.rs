@@ -8,6 +8,7 @@ pub mod forward_auth;
 pub mod me;
 pub mod observe;
 pub mod ops;
+pub mod plan;
 mod router;
 pub mod token;
 

@@ -16,7 +16,7 @@ use axum::{
 };
 use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
 
-use super::{authorize, discovery, error, forward_auth, me, observe, ops, token, ApiError};
+use super::{authorize, discovery, error, forward_auth, me, observe, ops, plan, token, ApiError};
 use crate::state::AppState;
 
 /// The methods a forward-auth endpoint answers (proxies send the original request's method).
@@ -44,6 +44,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint::new("/v1/authorize/batch", &["post"], || {
         post(authorize::authorize_batch)
     }),
+    Endpoint::new("/v1/plan", &["post"], || post(plan::plan)),
     Endpoint::new(forward_auth::PATH, ANY, || any(forward_auth::forward_auth)),
     Endpoint::documented_as("/v1/forward-auth/", forward_auth::PATH, ANY, || {
         any(forward_auth::forward_auth)

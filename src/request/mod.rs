@@ -9,9 +9,11 @@
 //! attributes name, each with its ancestors.
 
 mod context;
+mod known;
 mod resource;
 
 pub use context::LEGAL_ENTITY_KEY;
+pub use known::{build_known, Known};
 pub use resource::entity;
 
 use std::collections::HashMap;

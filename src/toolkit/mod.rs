@@ -1,4 +1,5 @@
-//! The policy author's toolkit: what `legate test` and `legate authorize` do without a server.
+//! The policy author's toolkit: what `legate test`, `legate authorize` and `legate plan` do without
+//! a server.
 //!
 //! Claims given by hand stand in for a verified token ([`token`], the verifier's own mapping);
 //! entities given by hand are added to the snapshot's entity data ([`with_entities`]); checks are
@@ -6,6 +7,7 @@
 //! runs test files of named cases; [`authorize`] answers one question.
 
 pub mod authorize;
+pub mod plan;
 pub mod suite;
 
 use std::sync::Arc;
