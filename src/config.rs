@@ -44,6 +44,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Forward-auth routes.
     pub routes: Vec<RouteConfig>,
+    /// OAuth clients that must authenticate; empty: every caller is a public client.
+    pub clients: Vec<ClientConfig>,
     /// Forward-auth behaviour.
     pub forward_auth: ForwardAuthConfig,
     /// Logging.
@@ -138,6 +140,10 @@ pub struct IssueConfig {
     pub refresh_ttl_secs: u64,
     /// No token outlives the original login by more than this.
     pub max_session_secs: u64,
+    /// `client_id` of issued tokens when neither the request nor the presented token names one.
+    pub default_client_id: String,
+    /// Give a login without a legal entity the customer's default one.
+    pub default_entity: bool,
 }
 
 impl Default for IssueConfig {
@@ -149,6 +155,8 @@ impl Default for IssueConfig {
             access_ttl_secs: 900,
             refresh_ttl_secs: 28_800,
             max_session_secs: 28_800,
+            default_client_id: "legate".into(),
+            default_entity: true,
         }
     }
 }
@@ -266,6 +274,24 @@ pub struct RouteResource {
     pub attrs: Option<toml::Table>,
 }
 
+/// One `[[clients]]` entry: a confidential OAuth client (`client_secret_basic` / `_post`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// `client_id`.
+    pub id: String,
+    /// Hex SHA-256 of the client secret (the secret itself is never configured).
+    pub secret_sha256: String,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// `[forward_auth]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -369,6 +395,8 @@ impl Config {
         let limits: LimitsConfig = take(&mut table, "limits", &mut problems).unwrap_or_default();
         let routes: Vec<RouteConfig> =
             take(&mut table, "routes", &mut problems).unwrap_or_default();
+        let clients: Vec<ClientConfig> =
+            take(&mut table, "clients", &mut problems).unwrap_or_default();
         let forward_auth: ForwardAuthConfig =
             take(&mut table, "forward_auth", &mut problems).unwrap_or_default();
         let log: LogConfig = take(&mut table, "log", &mut problems).unwrap_or_default();
@@ -433,6 +461,7 @@ impl Config {
             ));
         }
         check_forward_auth(&routes, &forward_auth, &mut problems);
+        check_clients(&clients, &issue, &mut problems);
         if !matches!(log.format.as_str(), "text" | "json") {
             problems.push(format!(
                 "`log.format` = {:?} must be \"text\" or \"json\"",
@@ -456,6 +485,7 @@ impl Config {
                 store,
                 limits,
                 routes,
+                clients,
                 forward_auth,
                 log,
                 shutdown,
@@ -586,6 +616,28 @@ fn check_issue(issue: &IssueConfig, trust: &[TrustConfig], problems: &mut Vec<St
     }
     if issue.access_ttl_secs == 0 || issue.refresh_ttl_secs == 0 || issue.max_session_secs == 0 {
         problems.push("`issue` lifetimes must be greater than 0".into());
+    }
+}
+
+fn check_clients(clients: &[ClientConfig], issue: &IssueConfig, problems: &mut Vec<String>) {
+    if issue.default_client_id.is_empty() {
+        problems.push("`issue.default_client_id` is empty".into());
+    }
+    for (i, c) in clients.iter().enumerate() {
+        let at = format!("[[clients]] #{} ({:?})", i + 1, c.id);
+        if c.id.is_empty() || c.id.chars().any(char::is_control) {
+            problems.push(format!(
+                "{at}: `id` must be non-empty, without control characters"
+            ));
+        }
+        if c.secret_sha256.len() != 64 || !c.secret_sha256.chars().all(|h| h.is_ascii_hexdigit()) {
+            problems.push(format!(
+                "{at}: `secret_sha256` must be 64 hex digits (the SHA-256 of the secret)"
+            ));
+        }
+        if clients[..i].iter().any(|o| o.id == c.id) {
+            problems.push(format!("{at}: client listed twice"));
+        }
     }
 }
 

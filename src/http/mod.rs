@@ -8,9 +8,11 @@ pub mod forward_auth;
 pub mod me;
 pub mod observe;
 pub mod ops;
+pub mod revoke;
 pub mod token;
 
 use axum::{
+    middleware::map_response,
     routing::{any, get, post},
     Router,
 };
@@ -30,12 +32,21 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/v1/me", get(me::me))
-        .route("/v1/token/refresh", post(token::refresh))
+        .route(
+            "/v1/token/refresh",
+            post(token::refresh).layer(map_response(token::no_store)),
+        )
         .route("/oauth2/token", post(token::oauth_token))
+        .route("/oauth2/revoke", post(revoke::revoke))
+        .route(discovery::AUTHORIZE_PATH, any(discovery::authorize))
         .route("/.well-known/jwks.json", get(discovery::jwks))
         .route(
             "/.well-known/openid-configuration",
             get(discovery::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::authorization_server),
         )
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))

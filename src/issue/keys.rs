@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use aws_lc_rs::signature::{
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+};
 use base64::Engine as _;
 use jsonwebtoken::{
     jwk::{
@@ -121,9 +123,11 @@ impl SigningKey {
     /// A fresh P-256 key (ES256, which every JOSE library verifies) that lives as long as the
     /// process.
     pub fn ephemeral() -> Self {
-        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
-            .expect("the system RNG works");
-        let doc = pair.to_pkcs8v1().expect("a fresh P-256 key encodes as PKCS#8");
+        let pair =
+            EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("the system RNG works");
+        let doc = pair
+            .to_pkcs8v1()
+            .expect("a fresh P-256 key encodes as PKCS#8");
         let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", doc.as_ref().to_vec()));
         Self::from_pem(pem.as_bytes()).expect("a freshly generated P-256 key parses")
     }

@@ -6,16 +6,24 @@
 //! refresh token is detected first, so it revokes its family whatever else is wrong with the request.
 //! The final use is atomic ([`RotationStore::consume`](super::RotationStore::consume)): of two
 //! simultaneous refreshes with one token exactly one gets tokens.
+//!
+//! A legate access token presented as a grant is used up the same way (its `jti` is recorded in its
+//! family), and the new tokens stay in that family: one stolen access token buys one exchange, and a
+//! second use revokes the whole session. An identity provider's token starts a new family; when it
+//! names no legal entity and the request asks for none, the customer's default entity is chosen
+//! (the one the entity source marks, else the only one the customer may select), subject to the
+//! same `selectLegalEntity` check as any target.
 
 use jsonwebtoken::{errors::ErrorKind, Validation};
 use serde_json::{Map, Value};
 
 use super::{
-    mint::Session, rotation::FAMILY_CLAIM, Error, GrantError, Issued, Issuer, Standing, REFRESH_TYP,
+    mint::Session, rotation::FAMILY_CLAIM, Client, Error, GrantError, Issued, Issuer, Standing,
+    REFRESH_TYP,
 };
 use crate::{
     audit::TokenEvent,
-    entities::{select, EntitySource},
+    entities::{select, Assignments, EntitySource},
     policy::Snapshot,
     request::Principal,
     verify::{CustomerId, LegalEntityId, Verifier, MAX_TOKEN_BYTES},
@@ -52,6 +60,10 @@ pub struct RefreshRequest<'a> {
     pub entities: &'a dyn EntitySource,
     /// Verifies presented access tokens.
     pub verifier: &'a Verifier,
+    /// The client that authenticated, or the public client the request named.
+    pub client: Option<Client>,
+    /// RFC 8693 `audience` / `resource` values, already checked against `issue.audience`.
+    pub audience: Option<Vec<String>>,
 }
 
 /// The presented token, read.
@@ -60,10 +72,11 @@ struct Presented {
     legal_entity: Option<LegalEntityId>,
     auth_time: u64,
     claims: Map<String, Value>,
-    /// `(family, jti)` of a presented refresh token.
-    refresh: Option<(String, String)>,
-    /// The family of a presented legate access token, continued by the new tokens.
-    family: Option<String>,
+    /// `(family, jti)` of a presented refresh token or legate access token: good once, and the new
+    /// tokens continue the family.
+    once: Option<(String, String)>,
+    /// An identity provider's token: a login, where the default legal entity may be chosen.
+    login: bool,
     jti: Option<String>,
 }
 
@@ -88,10 +101,18 @@ impl Issuer {
             Grant::RefreshToken(t) => self.read_refresh(t, now)?,
             Grant::AccessToken(t) => {
                 let v = req.verifier.verify(t).await.map_err(Error::InvalidToken)?;
-                let family = (v.issuer == self.issuer)
+                let ours = v.issuer == self.issuer;
+                let family = ours
                     .then(|| v.claims.get(FAMILY_CLAIM).and_then(Value::as_str))
                     .flatten()
                     .map(str::to_string);
+                let once = match family {
+                    Some(f) => {
+                        let jti = v.jti.clone().ok_or(GrantError::Malformed("jti"))?;
+                        Some((f, jti))
+                    }
+                    None => None,
+                };
                 let auth_time = v
                     .time_claim("auth_time")
                     .or_else(|| v.time_claim("iat"))
@@ -102,8 +123,8 @@ impl Issuer {
                     legal_entity: v.legal_entity,
                     auth_time,
                     claims: v.claims,
-                    refresh: None,
-                    family,
+                    once,
+                    login: !ours,
                     jti: v.jti,
                 }
             }
@@ -111,17 +132,13 @@ impl Issuer {
         event.customer = Some(presented.customer.0.clone());
         event.from_entity = presented.legal_entity.as_ref().map(|l| l.0.clone());
         event.old_jti = presented.jti.clone();
-        event.family = presented
-            .refresh
-            .as_ref()
-            .map(|(f, _)| f.clone())
-            .or_else(|| presented.family.clone());
+        event.family = presented.once.as_ref().map(|(f, _)| f.clone());
 
         let session_end = presented.auth_time.saturating_add(self.max_session);
         if now >= session_end {
             return Err(GrantError::SessionEnded.into());
         }
-        if let Some((family, jti)) = &presented.refresh {
+        if let Some((family, jti)) = &presented.once {
             match self.rotation.peek(family, jti).await? {
                 Standing::Fresh => {}
                 Standing::Used => {
@@ -132,18 +149,49 @@ impl Issuer {
                 Standing::Unknown => return Err(GrantError::UnknownSession.into()),
             }
         }
+        let bound = presented.claims.get("client_id").and_then(Value::as_str);
+        if let (Some(client), Some(bound), Some(_)) = (&req.client, bound, &presented.once) {
+            if client.id != bound {
+                return Err(GrantError::WrongClient.into());
+            }
+        }
+        let client_id = req
+            .client
+            .as_ref()
+            .map(|c| c.id.clone())
+            .or_else(|| bound.map(str::to_string))
+            .or_else(|| {
+                let azp = presented.claims.get("azp").and_then(Value::as_str);
+                azp.map(str::to_string)
+            })
+            .unwrap_or_else(|| self.default_client_id.clone());
 
-        let target = req.target.clone().or(presented.legal_entity.clone());
-        event.to_entity = target.as_ref().map(|l| l.0.clone());
-        if let Some(target) = &target {
-            let assignments = req
+        // `context.legalEntity` of the check is the presented token's entity (absent at login), so
+        // a policy can forbid switching once one is chosen.
+        let principal = Principal {
+            customer: presented.customer.clone(),
+            legal_entity: presented.legal_entity.clone(),
+            claims: presented.claims.clone(),
+        };
+        let mut target = req.target.clone().or(presented.legal_entity.clone());
+        let mut assignments: Option<std::sync::Arc<Assignments>> = None;
+        if target.is_none() && presented.login && self.default_entity {
+            let a = req
                 .entities
                 .assignments(req.snapshot, &presented.customer)
                 .await?;
-            let principal = Principal {
-                customer: presented.customer.clone(),
-                legal_entity: presented.legal_entity.clone(),
-                claims: presented.claims.clone(),
+            target = default_entity(req.snapshot, &principal, &a);
+            assignments = Some(a);
+        }
+        event.to_entity = target.as_ref().map(|l| l.0.clone());
+        if let Some(target) = &target {
+            let assignments = match assignments {
+                Some(a) => a,
+                None => {
+                    req.entities
+                        .assignments(req.snapshot, &presented.customer)
+                        .await?
+                }
             };
             let decision = select::may_select(req.snapshot, &principal, Some(&assignments), target);
             if !decision.allow {
@@ -152,17 +200,17 @@ impl Issuer {
         }
 
         let ttl = session_end - now;
-        let family = match (&presented.refresh, &presented.family) {
-            (Some((family, jti)), _) => match self.rotation.consume(family, jti).await? {
+        let family = match &presented.once {
+            // A refresh token, or a legate access token whose family the verifier found active:
+            // used up now, and the new tokens stay in its family, so a later reuse anywhere in
+            // the family revokes these tokens too.
+            Some((family, jti)) => match self.rotation.consume(family, jti).await? {
                 Standing::Fresh => family.clone(),
                 Standing::Used => return Err(GrantError::Reused.into()),
                 Standing::Revoked => return Err(GrantError::Revoked.into()),
                 Standing::Unknown => return Err(GrantError::UnknownSession.into()),
             },
-            // A legate access token whose family the verifier found active: stay in it, so a
-            // later reuse anywhere in the family revokes these tokens too.
-            (None, Some(family)) => family.clone(),
-            (None, None) => {
+            None => {
                 let family = uuid::Uuid::new_v4().to_string();
                 self.rotation.start(&family, ttl).await?;
                 family
@@ -176,6 +224,8 @@ impl Issuer {
             legal_entity: target.clone(),
             auth_time: presented.auth_time,
             family,
+            client_id,
+            audience: req.audience,
         };
         let (access, refresh) = self.mint_pair(&session, now, session_end)?;
         event.new_jti = Some(access.jti);
@@ -253,10 +303,28 @@ impl Issuer {
             customer: CustomerId(customer),
             legal_entity,
             auth_time,
-            refresh: Some((family, jti.clone())),
-            family: None,
+            once: Some((family, jti.clone())),
+            login: false,
             jti: Some(jti),
             claims,
         })
+    }
+}
+
+/// The legal entity a login without one gets: the one the source marks as the customer's default
+/// if the policies let them select it, else the only one they may select, else none.
+fn default_entity(
+    snapshot: &Snapshot,
+    principal: &Principal,
+    assignments: &Assignments,
+) -> Option<LegalEntityId> {
+    if let Some(d) = &assignments.default {
+        if select::may_select(snapshot, principal, Some(assignments), d).allow {
+            return Some(d.clone());
+        }
+    }
+    match select::selectable(snapshot, principal, assignments).as_slice() {
+        [only] => Some(LegalEntityId(only.id.clone())),
+        _ => None,
     }
 }
