@@ -262,7 +262,10 @@ async fn a_legate_access_token_is_a_grant_once_and_a_second_use_revokes_its_sess
     // The second use is the reuse; after it the token itself is revoked (an invalid subject
     // token is `invalid_request`, RFC 8693 §2.2.2).
     assert_eq!(refused[0], "invalid_grant");
-    assert!(refused[1..].iter().all(|e| e == "invalid_request"), "{refused:?}");
+    assert!(
+        refused[1..].iter().all(|e| e == "invalid_request"),
+        "{refused:?}"
+    );
     let won = ok[0]["access_token"].as_str().unwrap();
     assert_eq!(payload(won)["sid"], sid, "stays in its family");
     // The second use revoked the family: every token of it is now refused.
