@@ -30,18 +30,21 @@ fn set(t: &mut toml::Table, section: &str, key: &str, value: impl Into<toml::Val
 
 const SECRET: &str = "s3cret-for-tests";
 
-/// Adds `[[clients]]` `shop` with [`SECRET`].
+/// Adds `[[clients]]` `shop` and `other`, both with [`SECRET`].
 fn with_client(t: &mut toml::Table) {
     let hex: String = sha2::Sha256::digest(SECRET.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let client: toml::Table = format!("id = \"shop\"\nsecret_sha256 = \"{hex}\"\n")
-        .parse()
-        .unwrap();
+    let client = |id: &str| -> toml::Value {
+        let t: toml::Table = format!("id = \"{id}\"\nsecret_sha256 = \"{hex}\"\n")
+            .parse()
+            .unwrap();
+        toml::Value::Table(t)
+    };
     t.insert(
         "clients".into(),
-        toml::Value::Array(vec![toml::Value::Table(client)]),
+        toml::Value::Array(vec![client("shop"), client("other")]),
     );
 }
 
@@ -170,6 +173,19 @@ async fn with_clients_missing_or_wrong_credentials_are_invalid_client_and_issue_
         "shop"
     );
     let rt = b["refresh_token"].as_str().unwrap().to_string();
+    // Issued to `shop`: another client cannot use it (and the refusal leaves it usable).
+    let (s, _, b) = form(
+        &app,
+        "/oauth2/token",
+        Some(("other", SECRET)),
+        &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+    )
+    .await;
+    assert_eq!(
+        (s, json_of(&b)["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{b}"
+    );
     let post = [("client_id", "shop"), ("client_secret", SECRET)];
     let (s, _, b) = exchange(&app, None, &app.token("C-1", None), &post).await;
     assert_eq!(s, StatusCode::OK, "{b}");

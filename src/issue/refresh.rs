@@ -149,9 +149,10 @@ impl Issuer {
                 Standing::Unknown => return Err(GrantError::UnknownSession.into()),
             }
         }
+        // RFC 6749 §6: a token legate issued to a confidential client is good only for that client.
         let bound = presented.claims.get("client_id").and_then(Value::as_str);
         if let (Some(client), Some(bound), Some(_)) = (&req.client, bound, &presented.once) {
-            if client.id != bound {
+            if client.confidential && client.id != bound {
                 return Err(GrantError::WrongClient.into());
             }
         }
