@@ -9,8 +9,8 @@ use cedar_policy::{EntityId, EntityUid, EvalResult};
 use super::{Assignments, EntitySource, Error};
 use crate::{
     policy::Snapshot,
+    shared::BoxFuture,
     verify::{CustomerId, LegalEntityId},
-    BoxFuture,
 };
 
 /// The customer attribute naming its default legal entity.

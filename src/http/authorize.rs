@@ -8,7 +8,7 @@ use super::{
     error::ApiError,
     extract::{AppJson, Verified},
 };
-use crate::{app::AppState, decision::Decision, request::Check};
+use crate::{decision::Decision, request::Check, state::AppState};
 
 /// Answer to one check.
 #[derive(Debug, Serialize)]
@@ -25,9 +25,10 @@ pub async fn authorize(
     Verified(token): Verified,
     AppJson(check): AppJson<Check>,
 ) -> Result<AppJson<AuthorizeAnswer>, ApiError> {
-    let snapshot = state.policies.snapshot();
-    let assignments = state.entities.assignments(&snapshot, &token.customer).await;
-    let decision = crate::decide(&state.audit, &snapshot, &token, &assignments, &check)
+    let decision = state
+        .decider(&token)
+        .await
+        .decide(&check)
         .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     Ok(AppJson(AuthorizeAnswer {
         decision,
@@ -64,19 +65,11 @@ pub async fn authorize_batch(
             got: body.checks.len(),
         });
     }
-    let snapshot = state.policies.snapshot();
-    let assignments = state.entities.assignments(&snapshot, &token.customer).await;
-    let results = body
+    let checks = body
         .checks
         .into_iter()
-        .map(|raw| {
-            let check =
-                serde_json::from_value::<Check>(raw).map_err(|e| format!("invalid check: {e}"))?;
-            crate::decide(&state.audit, &snapshot, &token, &assignments, &check)
-                .map_err(|e| e.to_string())
-        })
-        .map(|r| r.unwrap_or_else(Decision::deny))
-        .collect();
+        .map(|raw| serde_json::from_value::<Check>(raw).map_err(|e| format!("invalid check: {e}")));
+    let results = state.decider(&token).await.decide_each(checks);
     Ok(AppJson(BatchAnswer {
         principal: token.customer.0,
         legal_entity_id: token.legal_entity.map(|l| l.0),

@@ -14,7 +14,7 @@ use super::{
     extract::AppJson,
     token::TOKEN_EXCHANGE,
 };
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Where the authorization endpoint would be. legate has none of its own (customers log in at the
 /// identity provider); OpenID Connect Discovery requires the member, so the path answers every

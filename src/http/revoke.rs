@@ -14,7 +14,7 @@ use super::{
     error::{ApiError, OAuthError},
     token::Params,
 };
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// `POST /oauth2/revoke`
 pub async fn revoke(

@@ -16,8 +16,8 @@ use super::{
     extract::{AppJson, MaybeBearer},
 };
 use crate::{
-    app::AppState,
     issue::{Client, Credentials, Grant, Issued, RefreshRequest},
+    state::AppState,
     verify::LegalEntityId,
 };
 
@@ -101,13 +101,12 @@ async fn reissue(
     client: Option<Client>,
     audience: Option<Vec<String>>,
 ) -> Result<Issued, crate::issue::Error> {
-    let snapshot = state.policies.snapshot();
     state
         .issuer
         .refresh(RefreshRequest {
             grant,
             target,
-            snapshot: &snapshot,
+            snapshot: state.policies.snapshot(),
             entities: state.entities.as_ref(),
             verifier: &state.verifier,
             client,

@@ -8,7 +8,6 @@
 //! `revoke` logout (RFC 7009) and `clock` the time.
 
 pub mod clients;
-mod clock;
 pub mod keys;
 mod mint;
 mod refresh;
@@ -17,7 +16,7 @@ pub mod rotation;
 
 pub use clients::{Client, ClientError, Clients, Credentials};
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use crate::shared::{Clock, ManualClock, SystemClock};
 pub use keys::{KeyError, KeyRing, SigningKey};
 pub use refresh::{Grant, RefreshRequest};
 pub use revoke::Revoked;
@@ -196,10 +195,7 @@ impl Issuer {
             default_client_id: config.issue.default_client_id.clone(),
             default_entity: config.issue.default_entity,
             clients: Clients::new(&config.clients),
-            names: ClaimNames {
-                customer: config.claims.customer.clone(),
-                legal_entity: config.claims.legal_entity.clone(),
-            },
+            names: ClaimNames::from(&config.claims),
             keys,
             verify_keys,
             clock,
@@ -227,11 +223,6 @@ impl Issuer {
     /// The signing keys.
     pub fn keys(&self) -> &KeyRing {
         &self.keys
-    }
-
-    /// The rotation state.
-    pub fn rotation(&self) -> &Arc<dyn RotationStore> {
-        &self.rotation
     }
 
     /// Token pairs minted by this process so far.

@@ -21,12 +21,14 @@ use super::{
     mint::Session, rotation::FAMILY_CLAIM, Client, Error, GrantError, Issued, Issuer, Standing,
     REFRESH_TYP,
 };
+use std::sync::Arc;
+
 use crate::{
     audit::TokenEvent,
-    entities::{select, Assignments, EntitySource},
+    decide::{select, Decider, EntityData},
+    entities::EntitySource,
     policy::Snapshot,
-    request::Principal,
-    verify::{CustomerId, LegalEntityId, Verifier, MAX_TOKEN_BYTES},
+    verify::{LegalEntityId, VerifiedToken, Verifier, MAX_TOKEN_BYTES},
 };
 
 /// What the caller presents.
@@ -55,7 +57,7 @@ pub struct RefreshRequest<'a> {
     /// The legal entity to act for; `None` keeps the presented token's (re-validated).
     pub target: Option<LegalEntityId>,
     /// The policies to ask.
-    pub snapshot: &'a Snapshot,
+    pub snapshot: Arc<Snapshot>,
     /// Assignments and legal-entity data.
     pub entities: &'a dyn EntitySource,
     /// Verifies presented access tokens.
@@ -68,16 +70,14 @@ pub struct RefreshRequest<'a> {
 
 /// The presented token, read.
 struct Presented {
-    customer: CustomerId,
-    legal_entity: Option<LegalEntityId>,
+    /// What it says, as verification maps it (customer, legal entity, claims, `jti`).
+    token: VerifiedToken,
     auth_time: u64,
-    claims: Map<String, Value>,
     /// `(family, jti)` of a presented refresh token or legate access token: good once, and the new
     /// tokens continue the family.
     once: Option<(String, String)>,
     /// An identity provider's token: a login, where the default legal entity may be chosen.
     login: bool,
-    jti: Option<String>,
 }
 
 impl Issuer {
@@ -95,10 +95,60 @@ impl Issuer {
         result
     }
 
+    /// The flow, step by step: read what is presented, check its standing, check the target,
+    /// use the refresh token up (or start a family), mint.
     async fn run(&self, req: RefreshRequest<'_>, event: &mut TokenEvent) -> Result<Issued, Error> {
         let now = self.clock.now();
-        let presented = match &req.grant {
-            Grant::RefreshToken(t) => self.read_refresh(t, now)?,
+        let presented = self.present(&req, now).await?;
+        event.customer = Some(presented.token.customer.0.clone());
+        event.from_entity = presented.token.legal_entity.as_ref().map(|l| l.0.clone());
+        event.old_jti = presented.token.jti.clone();
+        event.family = presented.once.as_ref().map(|(f, _)| f.clone());
+
+        let session_end = presented.auth_time.saturating_add(self.max_session);
+        if now >= session_end {
+            return Err(GrantError::SessionEnded.into());
+        }
+        if let Some((family, jti)) = &presented.once {
+            self.check_standing(family, jti).await?;
+        }
+        let client_id = self.client_id(&req, &presented)?;
+        let mut target = req.target.clone().or(presented.token.legal_entity.clone());
+        if target.is_none() && presented.login && self.default_entity {
+            target = self.default_target(&req, &presented.token).await?;
+        }
+        event.to_entity = target.as_ref().map(|l| l.0.clone());
+        if let Some(target) = &target {
+            self.check_target(&req, &presented.token, target).await?;
+        }
+        let family = self.continue_family(&presented, session_end - now).await?;
+        event.family = Some(family.clone());
+
+        let session = Session {
+            extra: self.carry_over(&presented.token.claims, req.snapshot.customer_attrs.keys()),
+            customer: presented.token.customer,
+            legal_entity: target.clone(),
+            auth_time: presented.auth_time,
+            family,
+            client_id,
+            audience: req.audience.clone(),
+        };
+        let (access, refresh) = self.mint_pair(&session, now, session_end)?;
+        event.new_jti = Some(access.jti);
+        event.new_refresh_jti = Some(refresh.jti);
+        Ok(Issued {
+            access_token: access.token,
+            expires_in: access.exp.saturating_sub(now),
+            refresh_token: refresh.token,
+            legal_entity: target,
+        })
+    }
+
+    /// Reads the presented token: a refresh token against legate's keys, an access token through
+    /// the verifier.
+    async fn present(&self, req: &RefreshRequest<'_>, now: u64) -> Result<Presented, Error> {
+        match &req.grant {
+            Grant::RefreshToken(t) => Ok(self.read_refresh(t, now)?),
             Grant::AccessToken(t) => {
                 let v = req.verifier.verify(t).await.map_err(Error::InvalidToken)?;
                 let ours = v.issuer == self.issuer;
@@ -118,130 +168,120 @@ impl Issuer {
                     .or_else(|| v.time_claim("iat"))
                     .unwrap_or(now)
                     .min(now);
-                Presented {
-                    customer: v.customer,
-                    legal_entity: v.legal_entity,
+                Ok(Presented {
+                    token: v,
                     auth_time,
-                    claims: v.claims,
                     once,
                     login: !ours,
-                    jti: v.jti,
-                }
+                })
             }
-        };
-        event.customer = Some(presented.customer.0.clone());
-        event.from_entity = presented.legal_entity.as_ref().map(|l| l.0.clone());
-        event.old_jti = presented.jti.clone();
-        event.family = presented.once.as_ref().map(|(f, _)| f.clone());
+        }
+    }
 
-        let session_end = presented.auth_time.saturating_add(self.max_session);
-        if now >= session_end {
-            return Err(GrantError::SessionEnded.into());
-        }
-        if let Some((family, jti)) = &presented.once {
-            match self.rotation.peek(family, jti).await? {
-                Standing::Fresh => {}
-                Standing::Used => {
-                    self.rotation.revoke(family).await?;
-                    return Err(GrantError::Reused.into());
-                }
-                Standing::Revoked => return Err(GrantError::Revoked.into()),
-                Standing::Unknown => return Err(GrantError::UnknownSession.into()),
+    /// A presented refresh token must be fresh; a used one revokes its family here, whatever else
+    /// is wrong with the request.
+    async fn check_standing(&self, family: &str, jti: &str) -> Result<(), Error> {
+        match self.rotation.peek(family, jti).await? {
+            Standing::Fresh => Ok(()),
+            Standing::Used => {
+                self.rotation.revoke(family).await?;
+                Err(GrantError::Reused.into())
             }
+            Standing::Revoked => Err(GrantError::Revoked.into()),
+            Standing::Unknown => Err(GrantError::UnknownSession.into()),
         }
-        // RFC 6749 §6: a token legate issued to a confidential client is good only for that client.
-        let bound = presented.claims.get("client_id").and_then(Value::as_str);
+    }
+
+    /// The `client_id` the new tokens carry: the authenticated client (or the public client the
+    /// request named), else the presented token's `client_id` or `azp`, else the default. RFC 6749
+    /// §6: a token legate issued to a confidential client is good only for that client.
+    fn client_id(&self, req: &RefreshRequest<'_>, presented: &Presented) -> Result<String, Error> {
+        let claim = |n: &str| presented.token.claims.get(n).and_then(Value::as_str);
+        let bound = claim("client_id");
         if let (Some(client), Some(bound), Some(_)) = (&req.client, bound, &presented.once) {
             if client.confidential && client.id != bound {
                 return Err(GrantError::WrongClient.into());
             }
         }
-        let client_id = req
+        Ok(req
             .client
             .as_ref()
             .map(|c| c.id.clone())
-            .or_else(|| bound.map(str::to_string))
-            .or_else(|| {
-                let azp = presented.claims.get("azp").and_then(Value::as_str);
-                azp.map(str::to_string)
-            })
-            .unwrap_or_else(|| self.default_client_id.clone());
+            .or_else(|| bound.or_else(|| claim("azp")).map(str::to_string))
+            .unwrap_or_else(|| self.default_client_id.clone()))
+    }
 
-        // `context.legalEntity` of the check is the presented token's entity (absent at login), so
-        // a policy can forbid switching once one is chosen.
-        let principal = Principal {
-            customer: presented.customer.clone(),
-            legal_entity: presented.legal_entity.clone(),
-            claims: presented.claims.clone(),
+    /// The legal entity a login without one gets: the one the source marks as the customer's
+    /// default if the policies let them select it, else the only one they may select, else none.
+    /// The search is not recorded; the chosen target is then checked (and recorded) like any.
+    async fn default_target(
+        &self,
+        req: &RefreshRequest<'_>,
+        token: &VerifiedToken,
+    ) -> Result<Option<LegalEntityId>, Error> {
+        let decider = Decider::fetch(req.snapshot.clone(), req.entities, token, &self.audit)
+            .await
+            .unrecorded();
+        let assignments = match decider.entity_data() {
+            EntityData::Known(a) => a.clone(),
+            EntityData::Unavailable(e) => return Err(e.clone().into()),
         };
-        let mut target = req.target.clone().or(presented.legal_entity.clone());
-        let mut assignments: Option<std::sync::Arc<Assignments>> = None;
-        if target.is_none() && presented.login && self.default_entity {
-            let a = req
-                .entities
-                .assignments(req.snapshot, &presented.customer)
-                .await?;
-            target = default_entity(req.snapshot, &principal, &a);
-            assignments = Some(a);
-        }
-        event.to_entity = target.as_ref().map(|l| l.0.clone());
-        if let Some(target) = &target {
-            let assignments = match assignments {
-                Some(a) => a,
-                None => {
-                    req.entities
-                        .assignments(req.snapshot, &presented.customer)
-                        .await?
-                }
-            };
-            let decision = select::may_select(req.snapshot, &principal, Some(&assignments), target);
-            if !decision.allow {
-                return Err(Error::NotAssigned(target.clone()));
+        if let Some(d) = &assignments.default {
+            if select::may_select(&decider, d).allow {
+                return Ok(Some(d.clone()));
             }
         }
+        Ok(
+            match select::selectable(&decider, &assignments).as_slice() {
+                [only] => Some(LegalEntityId(only.id.clone())),
+                _ => None,
+            },
+        )
+    }
 
-        let ttl = session_end - now;
-        let family = match &presented.once {
-            // A refresh token, or a legate access token whose family the verifier found active:
-            // used up now, and the new tokens stay in its family, so a later reuse anywhere in
-            // the family revokes these tokens too.
+    /// The policies must let the customer select `target`, asked with the entity source's data
+    /// through the one decision path (and recorded there); no answer from the source is a 503.
+    async fn check_target(
+        &self,
+        req: &RefreshRequest<'_>,
+        token: &VerifiedToken,
+        target: &LegalEntityId,
+    ) -> Result<(), Error> {
+        let decider = Decider::fetch(req.snapshot.clone(), req.entities, token, &self.audit).await;
+        if let EntityData::Unavailable(e) = decider.entity_data() {
+            return Err(e.clone().into());
+        }
+        if !select::may_select(&decider, target).allow {
+            return Err(Error::NotAssigned(target.clone()));
+        }
+        Ok(())
+    }
+
+    /// Uses the refresh token or legate access token up (atomically: of two simultaneous uses one
+    /// wins) and stays in its family, so a later reuse anywhere in the family revokes these tokens
+    /// too; or starts a new family living `ttl` seconds.
+    async fn continue_family(&self, presented: &Presented, ttl: u64) -> Result<String, Error> {
+        match &presented.once {
             Some((family, jti)) => match self.rotation.consume(family, jti).await? {
-                Standing::Fresh => family.clone(),
-                Standing::Used => return Err(GrantError::Reused.into()),
-                Standing::Revoked => return Err(GrantError::Revoked.into()),
-                Standing::Unknown => return Err(GrantError::UnknownSession.into()),
+                Standing::Fresh => Ok(family.clone()),
+                Standing::Used => Err(GrantError::Reused.into()),
+                Standing::Revoked => Err(GrantError::Revoked.into()),
+                Standing::Unknown => Err(GrantError::UnknownSession.into()),
             },
             None => {
                 let family = uuid::Uuid::new_v4().to_string();
                 self.rotation.start(&family, ttl).await?;
-                family
+                Ok(family)
             }
-        };
-        event.family = Some(family.clone());
-
-        let session = Session {
-            extra: self.carry_over(&presented.claims, req.snapshot.customer_attrs.keys()),
-            customer: presented.customer,
-            legal_entity: target.clone(),
-            auth_time: presented.auth_time,
-            family,
-            client_id,
-            audience: req.audience,
-        };
-        let (access, refresh) = self.mint_pair(&session, now, session_end)?;
-        event.new_jti = Some(access.jti);
-        event.new_refresh_jti = Some(refresh.jti);
-        Ok(Issued {
-            access_token: access.token,
-            expires_in: access.exp.saturating_sub(now),
-            refresh_token: refresh.token,
-            legal_entity: target,
-        })
+        }
     }
 
-    /// Verifies a refresh token: legate's key, `typ: rt+jwt`, `iss` and `aud` both legate's issuer,
-    /// `exp`/`nbf` against the injected clock.
-    fn read_refresh(&self, token: &str, now: u64) -> Result<Presented, GrantError> {
+    /// A refresh token's header, checked (size, no `crit`, `typ: rt+jwt`), and the key of legate's
+    /// that its `kid` names for its `alg`.
+    fn refresh_key(
+        &self,
+        token: &str,
+    ) -> Result<(jsonwebtoken::Header, &crate::verify::VerifyKey), GrantError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(GrantError::Malformed("larger than 8 KiB"));
         }
@@ -264,6 +304,13 @@ impl Issuer {
             .ok_or(GrantError::NotIssuedHere)?;
         key.check(header.alg)
             .map_err(|_| GrantError::NotIssuedHere)?;
+        Ok((header, key))
+    }
+
+    /// Verifies a refresh token: legate's key, `typ: rt+jwt`, `iss` and `aud` both legate's issuer,
+    /// `exp`/`nbf` against the injected clock.
+    fn read_refresh(&self, token: &str, now: u64) -> Result<Presented, GrantError> {
+        let (header, key) = self.refresh_key(token)?;
         let mut v = Validation::new(header.alg);
         v.leeway = 0;
         v.validate_exp = false;
@@ -295,37 +342,17 @@ impl Issuer {
         if num("nbf").is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
             return Err(GrantError::NotYetValid);
         }
-        let customer = text(&self.names.customer).ok_or(GrantError::Malformed("customer"))?;
         let family = text(FAMILY_CLAIM).ok_or(GrantError::Malformed("sid"))?;
         let jti = text("jti").ok_or(GrantError::Malformed("jti"))?;
         let auth_time = num("auth_time").ok_or(GrantError::Malformed("auth_time"))?;
-        let legal_entity = text(&self.names.legal_entity).map(LegalEntityId);
+        let token =
+            VerifiedToken::from_claims(self.issuer.clone(), header.kid, claims, &self.names)
+                .map_err(|_| GrantError::Malformed("customer"))?;
         Ok(Presented {
-            customer: CustomerId(customer),
-            legal_entity,
+            token,
             auth_time,
-            once: Some((family, jti.clone())),
+            once: Some((family, jti)),
             login: false,
-            jti: Some(jti),
-            claims,
         })
-    }
-}
-
-/// The legal entity a login without one gets: the one the source marks as the customer's default
-/// if the policies let them select it, else the only one they may select, else none.
-fn default_entity(
-    snapshot: &Snapshot,
-    principal: &Principal,
-    assignments: &Assignments,
-) -> Option<LegalEntityId> {
-    if let Some(d) = &assignments.default {
-        if select::may_select(snapshot, principal, Some(assignments), d).allow {
-            return Some(d.clone());
-        }
-    }
-    match select::selectable(snapshot, principal, assignments).as_slice() {
-        [only] => Some(LegalEntityId(only.id.clone())),
-        _ => None,
     }
 }

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use crate::{
     entities::Assignments,
     policy::Snapshot,
-    verify::{CustomerId, LegalEntityId},
+    verify::{CustomerId, LegalEntityId, VerifiedToken},
 };
 
 /// One authorization question, as the HTTP API and the CLI take it.
@@ -53,23 +53,23 @@ pub struct ResourceRef {
     pub attrs: Option<Map<String, Value>>,
 }
 
-/// Who is asking: what the token says.
-#[derive(Debug, Clone)]
-pub struct Principal {
+/// Who is asking: what the token says, borrowed from it.
+#[derive(Debug, Clone, Copy)]
+pub struct Principal<'a> {
     /// The customer.
-    pub customer: CustomerId,
+    pub customer: &'a CustomerId,
     /// The selected legal entity.
-    pub legal_entity: Option<LegalEntityId>,
+    pub legal_entity: Option<&'a LegalEntityId>,
     /// The token's claims, for attribute mapping.
-    pub claims: Map<String, Value>,
+    pub claims: &'a Map<String, Value>,
 }
 
-impl From<&crate::verify::VerifiedToken> for Principal {
-    fn from(t: &crate::verify::VerifiedToken) -> Self {
+impl<'a> From<&'a VerifiedToken> for Principal<'a> {
+    fn from(t: &'a VerifiedToken) -> Self {
         Self {
-            customer: t.customer.clone(),
-            legal_entity: t.legal_entity.clone(),
-            claims: t.claims.clone(),
+            customer: &t.customer,
+            legal_entity: t.legal_entity.as_ref(),
+            claims: &t.claims,
         }
     }
 }
@@ -108,7 +108,7 @@ pub enum Error {
 /// builds a principal with no parents, so no assignment-dependent permit applies.
 pub fn build(
     snapshot: &Snapshot,
-    principal: &Principal,
+    principal: &Principal<'_>,
     assignments: Option<&Assignments>,
     check: &Check,
 ) -> Result<(Request, Entities), Error> {
@@ -123,19 +123,12 @@ pub fn build(
         .entity_type("Customer")
         .ok_or_else(|| Error::UnknownType("Customer".into()))?;
     let principal_uid = uid(customer_type, &principal.customer.0);
-    slice.add_principal(snapshot, &principal_uid, &principal.claims, assignments);
+    slice.add_principal(snapshot, &principal_uid, principal.claims, assignments);
 
-    let legal_entity = match &principal.legal_entity {
-        Some(le) => {
-            let t = snapshot
-                .entity_type("LegalEntity")
-                .ok_or_else(|| Error::UnknownType("LegalEntity".into()))?;
-            let le_uid = uid(t, &le.0);
-            slice.add_known(snapshot, &le_uid);
-            Some(le_uid)
-        }
-        None => None,
-    };
+    let legal_entity = principal
+        .legal_entity
+        .map(|le| selected(snapshot, le, &mut slice))
+        .transpose()?;
 
     let (resource_uid, resource_entity, referenced) = resource::build(snapshot, &check.resource)?;
     match resource_entity {
@@ -170,6 +163,20 @@ pub fn build(
     let entities = Entities::from_entities(slice.0.into_values(), None)
         .map_err(|e| Error::Entities(e.to_string()))?;
     Ok((request, entities))
+}
+
+/// The selected legal entity's uid, added to the slice with what the snapshot knows of it.
+fn selected(
+    snapshot: &Snapshot,
+    le: &LegalEntityId,
+    slice: &mut Slice,
+) -> Result<EntityUid, Error> {
+    let t = snapshot
+        .entity_type("LegalEntity")
+        .ok_or_else(|| Error::UnknownType("LegalEntity".into()))?;
+    let le_uid = uid(t, &le.0);
+    slice.add_known(snapshot, &le_uid);
+    Ok(le_uid)
 }
 
 fn uid(t: cedar_policy::EntityTypeName, id: &str) -> EntityUid {
