@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3} secs=${2:-8} conns=${3:-16}
 bin=target/release/legate
 work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+# start() runs in a command substitution (a subshell), so the servers' pids go to a file.
+cleanup() { [ -f "$work/pids" ] && while read -r p; do kill "$p" 2>/dev/null || true; done <"$work/pids"; rm -rf "$work"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -41,7 +41,7 @@ level = "warn"
 TOML
   if [ "$3" = yes ]; then printf '[[clients]]\nid = "shop"\nsecret_sha256 = "%s"\n' "$hash" >> "$cfg"; fi
   "$bin" --config "$cfg" serve --listen "127.0.0.1:$port" >"$work/$1.log" 2>&1 &
-  pids+=($!)
+  echo $! >>"$work/pids"
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   echo "http://127.0.0.1:$port"
 }
