@@ -50,6 +50,7 @@ pub fn install() -> Option<PrometheusHandle> {
                 }
             };
             describe();
+            register();
             metrics::gauge!("legate_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             spawn_upkeep(handle.clone());
             Some(handle)
@@ -68,6 +69,41 @@ fn spawn_upkeep(handle: PrometheusHandle) {
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot start the metrics upkeep thread; scrapes still fold samples");
+    }
+}
+
+/// Registers every family at start-up, at zero, so a fresh process shows all of them (a dashboard
+/// or alert on a family that has not happened yet sees 0, not "no data"). Families with a small
+/// closed set of labels get each series; the others one unlabelled zero series.
+fn register() {
+    for result in ["ok", "unchanged", "error"] {
+        metrics::counter!("legate_policy_reloads_total", "result" => result).absolute(0);
+    }
+    for result in ["ok", "error"] {
+        metrics::counter!("legate_jwks_fetches_total", "result" => result).absolute(0);
+    }
+    for grant in ["refresh_token", "token_exchange"] {
+        metrics::counter!("legate_tokens_issued_total", "grant" => grant).absolute(0);
+    }
+    for result in ["revoked", "ignored"] {
+        metrics::counter!("legate_token_revocations_total", "result" => result).absolute(0);
+    }
+    for name in [
+        "legate_http_requests_total",
+        "legate_decisions_total",
+        "legate_token_rejections_total",
+        "legate_token_refusals_total",
+        "legate_entity_source_calls_total",
+    ] {
+        metrics::counter!(name).absolute(0);
+    }
+    metrics::gauge!("legate_policies_loaded").increment(0.0);
+    for name in [
+        "legate_http_request_duration_seconds",
+        "legate_decision_duration_seconds",
+    ] {
+        // Registered, not recorded: the exporter shows the family with empty buckets.
+        let _ = metrics::histogram!(name);
     }
 }
 
@@ -118,6 +154,10 @@ fn describe() {
     describe_counter!(
         "legate_entity_source_calls_total",
         "Calls to the customer-management service, by HTTP status"
+    );
+    describe_counter!(
+        "legate_token_revocations_total",
+        "POST /oauth2/revoke requests, by result (revoked|ignored)"
     );
     describe_gauge!("legate_build_info", "Always 1; the version is a label");
 }

@@ -40,6 +40,9 @@ async fn legal_entities(State(s): State<Service>, uri: Uri) -> axum::response::R
             {"id": "LE-1", "name": "Acme Wholesale GmbH", "segments": ["wholesale"]},
             {"id": "LE-2", "name": "Acme Retail AG", "segments": ["retail"]}]),
         "C-7" => json!([{"id": "LE-9", "name": "Nine Retail", "segments": ["retail"]}]),
+        "C-8" => json!([
+            {"id": "LE-1", "segments": ["wholesale"]},
+            {"id": "LE-9", "segments": ["retail"], "default": true}]),
         "C%2F1%20x" => json!([{"id": "LE-1"}]),
         "C-500" => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         "C-junk" => return Json(json!({"not": "a list"})).into_response(),
@@ -264,6 +267,28 @@ async fn the_customer_id_is_url_encoded_into_one_path_segment() {
         cm.service.paths.lock().unwrap().as_slice(),
         ["/customers/C%2F1%20x/legal-entities"]
     );
+    app.stop().await;
+    cm.stop().await;
+}
+
+/// The entity an identity-provider token without one is exchanged for.
+async fn login(app: &TestApp, sub: &str) -> Value {
+    let idp = app.token(sub, None);
+    let (s, _, b) = app.post("/v1/token/refresh", Some(&idp), &json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b["legal_entity_id"].clone()
+}
+
+#[tokio::test]
+async fn a_login_without_an_entity_gets_the_one_the_service_marks_default() {
+    let cm = Running::start().await;
+    let app = legate_for(cm.addr, Arc::new(ManualClock::starting_now())).await;
+    // C-8: two entities, LE-9 marked `"default": true`.
+    assert_eq!(login(&app, "C-8").await, "LE-9");
+    // C-7: one entity, none marked: the only one it may select.
+    assert_eq!(login(&app, "C-7").await, "LE-9");
+    // C-1: two entities, none marked: no entity.
+    assert_eq!(login(&app, "C-1").await, Value::Null);
     app.stop().await;
     cm.stop().await;
 }

@@ -316,3 +316,84 @@ async fn an_unreachable_redis_refuses_with_503_and_nothing_issued() {
     assert_eq!(b["error"]["code"], "store_unavailable");
     assert!(b.get("access_token").is_none());
 }
+
+async fn revoke(client: &reqwest::Client, legate: &LegateProcess, token: &str) -> StatusCode {
+    let resp = client
+        .post(format!("{}/oauth2/revoke", legate.base()))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    assert_eq!(resp.text().await.unwrap(), "", "RFC 7009: an empty body");
+    status
+}
+
+#[tokio::test]
+async fn logout_on_one_replica_ends_the_session_on_the_other() {
+    let redis = Redis::start();
+    let cluster = Cluster::new();
+    let config = cluster.config(&redis.url());
+    let (a, b) = (cluster.spawn(&config), cluster.spawn(&config));
+    let client = reqwest::Client::new();
+
+    let idp = cluster.idp_token("C-1");
+    let (s, pair) = refresh(&client, &a, Some(&idp), json!({"legal_entity_id": "LE-1"})).await;
+    assert_eq!(s, StatusCode::OK, "{pair}");
+    let at = pair["access_token"].as_str().unwrap();
+    let rt = pair["refresh_token"].as_str().unwrap();
+    assert_eq!(authorize(&client, &b, at).await, StatusCode::OK);
+
+    // Logout on B with the refresh token: A refuses both tokens of the session.
+    assert_eq!(revoke(&client, &b, rt).await, StatusCode::OK);
+    assert_eq!(authorize(&client, &a, at).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(authorize(&client, &b, at).await, StatusCode::UNAUTHORIZED);
+    let (s, refused) = refresh(&client, &a, None, json!({"refresh_token": rt})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"]["code"], "invalid_grant");
+    let state = format!("legate:rt:{{{}}}:state", sid(at));
+    assert!(redis.ttl(&state) > 0, "revoked state keeps its TTL");
+
+    // Logout with an access token on A ends a second session on B; revoking again is still 200.
+    let (_, pair) = refresh(&client, &b, Some(&idp), json!({"legal_entity_id": "LE-2"})).await;
+    let at = pair["access_token"].as_str().unwrap();
+    assert_eq!(revoke(&client, &a, at).await, StatusCode::OK);
+    assert_eq!(authorize(&client, &b, at).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(revoke(&client, &b, at).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_legate_access_token_exchanged_on_two_replicas_is_good_once() {
+    let redis = Redis::start();
+    let cluster = Cluster::new();
+    let config = cluster.config(&redis.url());
+    let (a, b) = (cluster.spawn(&config), cluster.spawn(&config));
+    let client = reqwest::Client::new();
+    let idp = cluster.idp_token("C-1");
+    let (_, pair) = refresh(&client, &a, Some(&idp), json!({"legal_entity_id": "LE-1"})).await;
+    let stolen = pair["access_token"].as_str().unwrap();
+    let (s, first) = refresh(
+        &client,
+        &a,
+        Some(stolen),
+        json!({"legal_entity_id": "LE-2"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    assert_eq!(sid(first["access_token"].as_str().unwrap()), sid(stolen));
+    let (s, second) = refresh(
+        &client,
+        &b,
+        Some(stolen),
+        json!({"legal_entity_id": "LE-2"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{second}");
+    assert_eq!(second["error"]["code"], "invalid_grant");
+    let won = first["access_token"].as_str().unwrap();
+    assert_eq!(
+        authorize(&client, &a, won).await,
+        StatusCode::UNAUTHORIZED,
+        "family revoked"
+    );
+}

@@ -2,7 +2,8 @@
 //! problem is reported, not just the first.
 
 use super::{
-    ClaimsConfig, Config, ForwardAuthConfig, IssueConfig, TrustConfig, SUPPORTED_ALGORITHMS,
+    ClaimsConfig, ClientConfig, Config, ForwardAuthConfig, IssueConfig, TrustConfig,
+    SUPPORTED_ALGORITHMS,
 };
 use super::{EntitySourceKind, StoreKind};
 
@@ -48,8 +49,31 @@ pub(super) fn all(c: &Config, problems: &mut Vec<String>) {
         problems.push("`limits` values must be greater than 0".into());
     }
     forward_auth(&c.forward_auth, problems);
+    clients(&c.clients, &c.issue, problems);
     if !(0.0..=1.0).contains(&c.log.allow_sample_rate) {
         problems.push("`log.allow_sample_rate` must be between 0 and 1".into());
+    }
+}
+
+fn clients(clients: &[ClientConfig], issue: &IssueConfig, problems: &mut Vec<String>) {
+    if issue.default_client_id.is_empty() {
+        problems.push("`issue.default_client_id` is empty".into());
+    }
+    for (i, c) in clients.iter().enumerate() {
+        let at = format!("[[clients]] #{} ({:?})", i + 1, c.id);
+        if c.id.is_empty() || c.id.chars().any(char::is_control) {
+            problems.push(format!(
+                "{at}: `id` must be non-empty, without control characters"
+            ));
+        }
+        if c.secret_sha256.len() != 64 || !c.secret_sha256.chars().all(|h| h.is_ascii_hexdigit()) {
+            problems.push(format!(
+                "{at}: `secret_sha256` must be 64 hex digits (the SHA-256 of the secret)"
+            ));
+        }
+        if clients[..i].iter().any(|o| o.id == c.id) {
+            problems.push(format!("{at}: client listed twice"));
+        }
     }
 }
 

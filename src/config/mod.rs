@@ -5,7 +5,7 @@
 //! problem found, not just the first. Nothing else in legate reads the environment.
 //!
 //! Precedence: file, then `LEGATE_<KEY>` (top level) and `LEGATE_<SECTION>__<KEY>` (inside a
-//! section). Arrays of tables (`[[trust]]`, `[[routes]]`) can only be set in the file.
+//! section). Arrays of tables (`[[trust]]`, `[[routes]]`, `[[clients]]`) can only be set in the file.
 
 mod checks;
 mod env;
@@ -52,6 +52,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Forward-auth routes.
     pub routes: Vec<RouteConfig>,
+    /// OAuth clients that must authenticate; empty: every caller is a public client.
+    pub clients: Vec<ClientConfig>,
     /// Forward-auth behaviour.
     pub forward_auth: ForwardAuthConfig,
     /// Logging.
@@ -117,6 +119,7 @@ impl Config {
             store: take(table, "store", problems).unwrap_or_default(),
             limits: take(table, "limits", problems).unwrap_or_default(),
             routes: take(table, "routes", problems).unwrap_or_default(),
+            clients: take(table, "clients", problems).unwrap_or_default(),
             forward_auth: take(table, "forward_auth", problems).unwrap_or_default(),
             log: take(table, "log", problems).unwrap_or_default(),
             shutdown: take(table, "shutdown", problems).unwrap_or_default(),

@@ -114,6 +114,10 @@ pub struct IssueConfig {
     pub refresh_ttl_secs: u64,
     /// No token outlives the original login by more than this.
     pub max_session_secs: u64,
+    /// `client_id` of issued tokens when neither the request nor the presented token names one.
+    pub default_client_id: String,
+    /// Give a login without a legal entity the customer's default one.
+    pub default_entity: bool,
 }
 
 impl Default for IssueConfig {
@@ -125,7 +129,27 @@ impl Default for IssueConfig {
             access_ttl_secs: 900,
             refresh_ttl_secs: 28_800,
             max_session_secs: 28_800,
+            default_client_id: "legate".into(),
+            default_entity: true,
         }
+    }
+}
+
+/// One `[[clients]]` entry: a confidential OAuth client (`client_secret_basic` / `_post`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// `client_id`.
+    pub id: String,
+    /// Hex SHA-256 of the client secret (the secret itself is never configured).
+    pub secret_sha256: String,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -169,3 +169,38 @@ fn every_legate_variable_but_the_log_filter_is_a_key() {
     );
     assert!(Config::parse("", env(&[("LEGATE_LOG", "debug")])).is_ok());
 }
+
+#[test]
+fn clients_are_checked_and_never_printed_with_their_hash() {
+    let good = "a".repeat(64);
+    let c = Config::parse(
+        &format!("[[clients]]\nid = \"shop\"\nsecret_sha256 = \"{good}\"\n"),
+        env(&[]),
+    )
+    .unwrap();
+    assert_eq!(c.clients.len(), 1);
+    assert!(
+        !format!("{c:?}").contains(&good),
+        "the hash is not in Debug output"
+    );
+    assert_eq!(c.issue.default_client_id, "legate");
+    assert!(c.issue.default_entity);
+    let err = Config::parse(
+        &format!(
+            "[issue]\ndefault_client_id = \"\"\n\
+             [[clients]]\nid = \"\"\nsecret_sha256 = \"xyz\"\n\
+             [[clients]]\nid = \"a\"\nsecret_sha256 = \"{good}\"\n\
+             [[clients]]\nid = \"a\"\nsecret_sha256 = \"{good}\"\n"
+        ),
+        env(&[]),
+    )
+    .unwrap_err();
+    let all = err.problems.join("\n");
+    assert!(all.contains("`issue.default_client_id` is empty"), "{all}");
+    assert!(all.contains("#1 (\"\"): `id` must be non-empty"), "{all}");
+    assert!(
+        all.contains("#1 (\"\"): `secret_sha256` must be 64 hex digits"),
+        "{all}"
+    );
+    assert!(all.contains("#3 (\"a\"): client listed twice"), "{all}");
+}

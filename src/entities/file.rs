@@ -1,12 +1,20 @@
 //! The `file` entity source: assignments from the snapshot's `entities.json`, so they reload
 //! together with the policies and a request sees the entities of the same snapshot it is decided on.
+//! A customer's optional `defaultLegalEntity` attribute (an entity reference) names its default.
 
 use std::sync::Arc;
 
-use cedar_policy::{EntityId, EntityUid};
+use cedar_policy::{EntityId, EntityUid, EvalResult};
 
 use super::{Assignments, EntitySource, Error};
-use crate::{policy::Snapshot, shared::BoxFuture, verify::CustomerId};
+use crate::{
+    policy::Snapshot,
+    shared::BoxFuture,
+    verify::{CustomerId, LegalEntityId},
+};
+
+/// The customer attribute naming its default legal entity.
+const DEFAULT_ATTR: &str = "defaultLegalEntity";
 
 /// Reads `entities.json` as loaded into the snapshot. Never fails.
 #[derive(Debug, Clone, Copy, Default)]
@@ -19,9 +27,13 @@ impl FileSource {
             return Assignments::default();
         };
         let uid = EntityUid::from_type_name_and_id(t, EntityId::new(&customer.0));
-        if snapshot.entities.get(&uid).is_none() {
+        let Some(me) = snapshot.entities.get(&uid) else {
             return Assignments::default();
-        }
+        };
+        let default = match me.attr(DEFAULT_ATTR) {
+            Some(Ok(EvalResult::EntityUid(le))) => Some(LegalEntityId(le.id().unescaped().into())),
+            _ => None,
+        };
         let parents: Vec<EntityUid> = snapshot
             .entities
             .ancestors(&uid)
@@ -33,7 +45,11 @@ impl FileSource {
             .iter()
             .filter_map(|p| snapshot.entities.get(p).cloned())
             .collect();
-        Assignments { parents, entities }
+        Assignments {
+            parents,
+            entities,
+            default,
+        }
     }
 }
 

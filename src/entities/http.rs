@@ -1,6 +1,7 @@
 //! The `http` entity source: the customer-management service, asked
 //! `GET <entities.url with {customer} replaced>` and answering
-//! `[{"id": "LE-1", "name": "...", "segments": ["S-1"]}]`, with a timeout and a TTL cache.
+//! `[{"id": "LE-1", "name": "...", "segments": ["S-1"]}]` (an item may add `"default": true`: the
+//! entity chosen at login), with a timeout and a TTL cache.
 //!
 //! The cache holds the service's raw answer per customer; it is turned into Cedar entities with the
 //! schema of the snapshot the request is decided on, so a schema reload never meets stale entities.
@@ -19,7 +20,7 @@ use super::{Assignments, EntitiesConfig, EntitySource, Error};
 use crate::{
     policy::Snapshot,
     shared::{BoxFuture, Clock},
-    verify::CustomerId,
+    verify::{CustomerId, LegalEntityId},
 };
 
 /// Everything but RFC 3986 unreserved characters is escaped, `/` included: the customer id is one
@@ -44,6 +45,9 @@ pub struct LegalEntityRecord {
     /// Segment ids.
     #[serde(default)]
     pub segments: Vec<String>,
+    /// The customer's default legal entity, chosen at login.
+    #[serde(default)]
+    pub default: bool,
 }
 
 #[derive(Debug)]
@@ -176,6 +180,11 @@ pub(super) fn to_assignments(
         .to_string();
     let segment_type = snapshot.qualify("Segment");
     let mut out = Assignments::default();
+    // One entity marked default is the default; several marked are as good as none.
+    let mut defaults = records.iter().filter(|r| r.default);
+    if let (Some(one), None) = (defaults.next(), defaults.next()) {
+        out.default = Some(LegalEntityId(one.id.clone()));
+    }
     for r in records {
         let mut attrs = Map::new();
         if let Some(name) = &r.name {
@@ -258,10 +267,11 @@ mod tests {
         let snapshot = crate::policy::shipped();
         let records: Vec<LegalEntityRecord> = serde_json::from_value(json!([
             {"id": "LE-7", "name": "Seven", "segments": ["retail"]},
-            {"id": "LE-8", "extra": true}
+            {"id": "LE-8", "extra": true, "default": true}
         ]))
         .unwrap();
         let a = to_assignments(&snapshot, &records).unwrap();
+        assert_eq!(a.default, Some(LegalEntityId("LE-8".into())));
         assert_eq!(a.parents.len(), 2);
         assert_eq!(a.parents[0].to_string(), r#"Shop::LegalEntity::"LE-7""#);
         let name = a.entities[0].attr("name").unwrap().unwrap();

@@ -19,7 +19,11 @@ use std::sync::Arc;
 
 use cedar_policy::{Entity, EntityUid};
 
-use crate::{policy::Snapshot, shared::BoxFuture, verify::CustomerId};
+use crate::{
+    policy::Snapshot,
+    shared::BoxFuture,
+    verify::{CustomerId, LegalEntityId},
+};
 
 /// What the entity source knows about one customer.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +33,9 @@ pub struct Assignments {
     pub parents: Vec<EntityUid>,
     /// Data of those parents that the source has (legal entities with `name` and `segments`).
     pub entities: Vec<Entity>,
+    /// The legal entity the source marks as the customer's default (HTTP: `"default": true`; file:
+    /// the customer's `defaultLegalEntity` attribute), chosen at login.
+    pub default: Option<LegalEntityId>,
 }
 
 /// Why the entity source could not answer. Refreshes answer 503; `/v1/authorize` decides without

@@ -76,6 +76,16 @@ pub enum ApiError {
     /// 400 `unsupported_grant_type` (OAuth token endpoint).
     #[error("{0}")]
     UnsupportedGrantType(String),
+    /// 401 `invalid_client` with `WWW-Authenticate: Basic`: client authentication failed or is
+    /// missing where `[[clients]]` are configured (a conflicting one is 400 `invalid_request`).
+    #[error(transparent)]
+    InvalidClient(#[from] issue::ClientError),
+    /// 400 `invalid_target`: an RFC 8693 `audience` / `resource` legate does not issue for.
+    #[error("{0}")]
+    InvalidTarget(String),
+    /// 400 `unsupported_response_type`: legate has no authorization endpoint of its own.
+    #[error("legate has no authorization endpoint: customers log in at the identity provider and exchange its token at the token endpoint")]
+    UnsupportedResponseType,
 }
 
 impl From<issue::Error> for ApiError {
@@ -118,6 +128,11 @@ impl ApiError {
             ApiError::EntitySourceUnavailable(_) | ApiError::StoreUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ApiError::InvalidClient(issue::ClientError::Conflicting(_)) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidTarget(_) | ApiError::UnsupportedResponseType => {
+                StatusCode::BAD_REQUEST
+            }
         }
     }
 
@@ -141,6 +156,10 @@ impl ApiError {
             ApiError::EntitySourceUnavailable(_) => "entity_source_unavailable",
             ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::UnsupportedGrantType(_) => "unsupported_grant_type",
+            ApiError::InvalidClient(issue::ClientError::Conflicting(_)) => "invalid_request",
+            ApiError::InvalidClient(_) => "invalid_client",
+            ApiError::InvalidTarget(_) => "invalid_target",
+            ApiError::UnsupportedResponseType => "unsupported_response_type",
         }
     }
 
@@ -152,6 +171,9 @@ impl ApiError {
             ApiError::UnsupportedGrantType(_) => {
                 (StatusCode::BAD_REQUEST, "unsupported_grant_type")
             }
+            ApiError::InvalidClient(_)
+            | ApiError::InvalidTarget(_)
+            | ApiError::UnsupportedResponseType => (self.status(), self.code()),
             // RFC 8693 §2.2.2: an invalid subject_token is `invalid_request`.
             ApiError::MissingToken
             | ApiError::InvalidToken(_)
@@ -217,7 +239,8 @@ impl IntoResponse for ApiError {
                 quoted(&e.to_string())
             )),
             _ => None,
-        };
+        }
+        .or_else(|| self.basic_challenge());
         if let Some(c) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, c);
         }
@@ -261,6 +284,13 @@ impl IntoResponse for OAuthError {
             Json(json!({"error": code, "error_description": description})),
         )
             .into_response();
+        if let Some(c) = self
+            .0
+            .basic_challenge()
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, c);
+        }
         resp.extensions_mut()
             .insert(LoggedError(self.0.to_string_internal()));
         resp
@@ -268,6 +298,12 @@ impl IntoResponse for OAuthError {
 }
 
 impl ApiError {
+    /// RFC 6749 §5.2: a 401 `invalid_client` names the scheme the client should use.
+    fn basic_challenge(&self) -> Option<String> {
+        (self.status() == StatusCode::UNAUTHORIZED && matches!(self, ApiError::InvalidClient(_)))
+            .then(|| "Basic realm=\"legate\"".to_string())
+    }
+
     fn to_string_internal(&self) -> String {
         match self {
             ApiError::Internal(detail) => format!("internal error: {detail}"),

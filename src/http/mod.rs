@@ -9,6 +9,7 @@ pub mod me;
 pub mod observe;
 pub mod ops;
 pub mod plan;
+pub mod revoke;
 mod router;
 pub mod token;
 

@@ -57,14 +57,13 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         .into_response())
 }
 
-/// `GET /openapi.json`
-pub async fn openapi() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        OPENAPI,
-    )
-        .into_response()
+/// `GET /openapi.json`: the shipped document with `servers` set to `public_url`.
+pub async fn openapi(State(state): State<AppState>) -> Response {
+    match serde_json::from_str::<Value>(OPENAPI) {
+        Ok(mut doc) => {
+            doc["servers"] = json!([{"url": state.config.public_url, "description": "public_url"}]);
+            AppJson(doc).into_response()
+        }
+        Err(e) => ApiError::Internal(format!("openapi.json does not parse: {e}")).into_response(),
+    }
 }

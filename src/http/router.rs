@@ -10,13 +10,15 @@ use std::time::Duration;
 use axum::{
     extract::DefaultBodyLimit,
     http::StatusCode,
-    middleware,
+    middleware::{self, map_response},
     routing::{any, get, post, MethodRouter},
     Router,
 };
 use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
 
-use super::{authorize, discovery, error, forward_auth, me, observe, ops, plan, token, ApiError};
+use super::{
+    authorize, discovery, error, forward_auth, me, observe, ops, plan, revoke, token, ApiError,
+};
 use crate::state::AppState;
 
 /// The methods a forward-auth endpoint answers (proxies send the original request's method).
@@ -59,11 +61,20 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint::new("/healthz", &["get"], || get(ops::healthz)),
     Endpoint::new("/readyz", &["get"], || get(ops::readyz)),
     Endpoint::new("/v1/me", &["get"], || get(me::me)),
-    Endpoint::new("/v1/token/refresh", &["post"], || post(token::refresh)),
+    Endpoint::new("/v1/token/refresh", &["post"], || {
+        post(token::refresh).layer(map_response(token::no_store))
+    }),
     Endpoint::new("/oauth2/token", &["post"], || post(token::oauth_token)),
+    Endpoint::new("/oauth2/revoke", &["post"], || post(revoke::revoke)),
+    Endpoint::new(discovery::AUTHORIZE_PATH, &["get"], || {
+        any(discovery::authorize)
+    }),
     Endpoint::new("/.well-known/jwks.json", &["get"], || get(discovery::jwks)),
     Endpoint::new("/.well-known/openid-configuration", &["get"], || {
         get(discovery::openid_configuration)
+    }),
+    Endpoint::new("/.well-known/oauth-authorization-server", &["get"], || {
+        get(discovery::authorization_server)
     }),
     Endpoint::new("/metrics", &["get"], || get(ops::metrics)),
     Endpoint::new("/openapi.json", &["get"], || get(ops::openapi)),

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use aws_lc_rs::signature::{
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+};
 use base64::Engine as _;
 use jsonwebtoken::{
     jwk::{
@@ -118,12 +120,16 @@ impl SigningKey {
         None
     }
 
-    /// A fresh Ed25519 key that lives as long as the process.
+    /// A fresh P-256 key (ES256, which every JOSE library verifies) that lives as long as the
+    /// process.
     pub fn ephemeral() -> Self {
-        let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
-            .expect("the system RNG works");
+        let pair =
+            EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("the system RNG works");
+        let doc = pair
+            .to_pkcs8v1()
+            .expect("a fresh P-256 key encodes as PKCS#8");
         let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", doc.as_ref().to_vec()));
-        Self::from_pem(pem.as_bytes()).expect("a freshly generated Ed25519 key parses")
+        Self::from_pem(pem.as_bytes()).expect("a freshly generated P-256 key parses")
     }
 
     fn finish(encoding: EncodingKey, alg: Algorithm, mut jwk: Jwk) -> Self {
@@ -262,7 +268,7 @@ mod tests {
     #[test]
     fn ephemeral_key_signs_and_has_a_thumbprint_kid() {
         let k = SigningKey::ephemeral();
-        assert_eq!(k.alg, Algorithm::EdDSA);
+        assert_eq!(k.alg, Algorithm::ES256);
         assert_eq!(k.kid.len(), 43);
         assert_eq!(thumbprint(&k.jwk).as_deref(), Some(k.kid.as_str()));
     }
@@ -271,7 +277,7 @@ mod tests {
     fn the_dev_keys_load() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/keys");
         let legate = SigningKey::from_pem_file(&root.join("legate-dev.pem")).unwrap();
-        assert_eq!(legate.alg, Algorithm::EdDSA);
+        assert_eq!(legate.alg, Algorithm::ES256);
         let idp = SigningKey::from_pem_file(&root.join("idp-dev-private.pem")).unwrap();
         assert_eq!(idp.alg, Algorithm::RS256);
     }
@@ -284,16 +290,25 @@ mod tests {
             root.join("idp-dev-private.pem"),
         ])
         .unwrap();
-        assert_eq!(ring.signing().alg, Algorithm::EdDSA);
+        assert_eq!(ring.signing().alg, Algorithm::ES256);
         assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 2);
         assert_eq!(ring.verify_keys().len(), 2);
-        assert_eq!(ring.algorithms(), vec![Algorithm::EdDSA, Algorithm::RS256]);
+        assert_eq!(ring.algorithms(), vec![Algorithm::ES256, Algorithm::RS256]);
         assert!(!ring.is_ephemeral());
         let twice = KeyRing::load(&[root.join("legate-dev.pem"), root.join("legate-dev.pem")]);
         assert!(twice.unwrap_err()[0].contains("same key"));
         let missing = KeyRing::load(&[root.join("nope.pem")]).unwrap_err();
         assert!(missing[0].contains("nope.pem"), "{missing:?}");
         assert!(KeyRing::load(&[]).unwrap().is_ephemeral());
+    }
+
+    #[test]
+    fn ed25519_and_rsa_keys_still_sign() {
+        let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
+        let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", doc.as_ref().to_vec()));
+        let ed = SigningKey::from_pem(pem.as_bytes()).unwrap();
+        assert_eq!(ed.alg, Algorithm::EdDSA);
+        assert_eq!(thumbprint(&ed.jwk).as_deref(), Some(ed.kid.as_str()));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Token contents: what legate's access and refresh tokens say, and signing them with the first key.
 //!
 //! Access token (RFC 9068 `typ: at+jwt`): `iss`, `sub`, `aud` (`issue.audience`), `exp`, `iat`,
-//! `nbf`, `jti`, `auth_time`, `sid` (the rotation family), the legal-entity claim and the customer
+//! `nbf`, `jti`, `auth_time`, `client_id`, `sid` (the rotation family), the legal-entity claim and the customer
 //! claim (names from `[claims]`), plus the customer attributes the schema declares, copied from the
 //! presented token. Refresh token (`typ: rt+jwt`): the same, but `aud` is legate's own issuer, so it
 //! is never an access token for any audience. Neither outlives the session's hard end.
@@ -24,6 +24,7 @@ pub(super) const RESERVED: &[&str] = &[
     "nbf",
     "jti",
     "auth_time",
+    "client_id",
     FAMILY_CLAIM,
 ];
 
@@ -36,6 +37,11 @@ pub(super) struct Session {
     pub(super) auth_time: u64,
     /// The rotation family.
     pub(super) family: String,
+    /// `client_id` (RFC 9068 §2.2).
+    pub(super) client_id: String,
+    /// The access token's `aud` when the request narrowed it (RFC 8693 `audience`/`resource`);
+    /// `None`: `issue.audience`.
+    pub(super) audience: Option<Vec<String>>,
     /// Customer attributes carried over.
     pub(super) extra: Map<String, Value>,
 }
@@ -56,7 +62,7 @@ impl Issuer {
         now: u64,
         session_end: u64,
     ) -> Result<(Minted, Minted), Error> {
-        let audience = match self.audience.as_slice() {
+        let audience = match session.audience.as_deref().unwrap_or(&self.audience) {
             [one] => json!(one),
             many => json!(many),
         };
@@ -97,6 +103,7 @@ impl Issuer {
         claims.insert("nbf".into(), json!(now));
         claims.insert("jti".into(), json!(jti));
         claims.insert("auth_time".into(), json!(s.auth_time));
+        claims.insert("client_id".into(), json!(s.client_id));
         claims.insert(FAMILY_CLAIM.into(), json!(s.family));
         if let Some(le) = &s.legal_entity {
             claims.insert(self.names.legal_entity.clone(), json!(le.0));

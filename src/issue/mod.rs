@@ -4,16 +4,22 @@
 //! legate), and the legal entity to act for. Out: a new access token (`typ: at+jwt`) and a new
 //! refresh token (`typ: rt+jwt`), or an [`Error`] and nothing issued. [`Issuer`] is the one handle
 //! the HTTP layer calls; `refresh` holds the flow, `mint` the token contents, `rotation` the
-//! use-once state of refresh tokens, `keys` the signing keys and `clock` the time.
+//! use-once state of refresh tokens, `keys` the signing keys, `clients` client authentication,
+//! `revoke` logout (RFC 7009) and `clock` the time.
 
+pub mod clients;
 pub mod keys;
 mod mint;
 mod refresh;
+mod revoke;
 pub mod rotation;
+
+pub use clients::{Client, ClientError, Clients, Credentials};
 
 pub use crate::shared::{Clock, ManualClock, SystemClock};
 pub use keys::{KeyError, KeyRing, SigningKey};
 pub use refresh::{Grant, RefreshRequest};
+pub use revoke::Revoked;
 pub use rotation::{MemoryStore, RedisStore, RotationStore, Standing, StoreError};
 
 use std::{
@@ -81,6 +87,9 @@ pub enum GrantError {
     /// Past `issue.max_session_secs` from the original login.
     #[error("the session has reached its maximum lifetime; log in again")]
     SessionEnded,
+    /// Issued to another client than the one that authenticated.
+    #[error("the token was issued to another client")]
+    WrongClient,
 }
 
 impl GrantError {
@@ -97,6 +106,7 @@ impl GrantError {
             GrantError::Reused => "reused",
             GrantError::UnknownSession => "unknown_session",
             GrantError::SessionEnded => "session_ended",
+            GrantError::WrongClient => "wrong_client",
         }
     }
 }
@@ -147,6 +157,9 @@ pub struct Issuer {
     refresh_ttl: u64,
     max_session: u64,
     leeway: u64,
+    default_client_id: String,
+    default_entity: bool,
+    clients: Clients,
     names: ClaimNames,
     keys: KeyRing,
     /// Public halves of `keys` by `kid`, to verify refresh tokens.
@@ -179,6 +192,9 @@ impl Issuer {
             refresh_ttl: config.issue.refresh_ttl_secs,
             max_session: config.issue.max_session_secs,
             leeway: config.claims.leeway_secs,
+            default_client_id: config.issue.default_client_id.clone(),
+            default_entity: config.issue.default_entity,
+            clients: Clients::new(&config.clients),
             names: ClaimNames::from(&config.claims),
             keys,
             verify_keys,
@@ -192,6 +208,16 @@ impl Issuer {
     /// The `iss` of legate's tokens.
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// The configured OAuth clients.
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// The access tokens' possible audiences (`issue.audience`).
+    pub fn audience(&self) -> &[String] {
+        &self.audience
     }
 
     /// The signing keys.

@@ -6,12 +6,20 @@
 //! refresh token is detected first, so it revokes its family whatever else is wrong with the request.
 //! The final use is atomic ([`RotationStore::consume`](super::RotationStore::consume)): of two
 //! simultaneous refreshes with one token exactly one gets tokens.
+//!
+//! A legate access token presented as a grant is used up the same way (its `jti` is recorded in its
+//! family), and the new tokens stay in that family: one stolen access token buys one exchange, and a
+//! second use revokes the whole session. An identity provider's token starts a new family; when it
+//! names no legal entity and the request asks for none, the customer's default entity is chosen
+//! (the one the entity source marks, else the only one the customer may select), subject to the
+//! same `selectLegalEntity` check as any target.
 
 use jsonwebtoken::{errors::ErrorKind, Validation};
 use serde_json::{Map, Value};
 
 use super::{
-    mint::Session, rotation::FAMILY_CLAIM, Error, GrantError, Issued, Issuer, Standing, REFRESH_TYP,
+    mint::Session, rotation::FAMILY_CLAIM, Client, Error, GrantError, Issued, Issuer, Standing,
+    REFRESH_TYP,
 };
 use std::sync::Arc;
 
@@ -54,6 +62,10 @@ pub struct RefreshRequest<'a> {
     pub entities: &'a dyn EntitySource,
     /// Verifies presented access tokens.
     pub verifier: &'a Verifier,
+    /// The client that authenticated, or the public client the request named.
+    pub client: Option<Client>,
+    /// RFC 8693 `audience` / `resource` values, already checked against `issue.audience`.
+    pub audience: Option<Vec<String>>,
 }
 
 /// The presented token, read.
@@ -61,10 +73,11 @@ struct Presented {
     /// What it says, as verification maps it (customer, legal entity, claims, `jti`).
     token: VerifiedToken,
     auth_time: u64,
-    /// `(family, jti)` of a presented refresh token.
-    refresh: Option<(String, String)>,
-    /// The family of a presented legate access token, continued by the new tokens.
-    family: Option<String>,
+    /// `(family, jti)` of a presented refresh token or legate access token: good once, and the new
+    /// tokens continue the family.
+    once: Option<(String, String)>,
+    /// An identity provider's token: a login, where the default legal entity may be chosen.
+    login: bool,
 }
 
 impl Issuer {
@@ -90,20 +103,20 @@ impl Issuer {
         event.customer = Some(presented.token.customer.0.clone());
         event.from_entity = presented.token.legal_entity.as_ref().map(|l| l.0.clone());
         event.old_jti = presented.token.jti.clone();
-        event.family = presented
-            .refresh
-            .as_ref()
-            .map(|(f, _)| f.clone())
-            .or_else(|| presented.family.clone());
+        event.family = presented.once.as_ref().map(|(f, _)| f.clone());
 
         let session_end = presented.auth_time.saturating_add(self.max_session);
         if now >= session_end {
             return Err(GrantError::SessionEnded.into());
         }
-        if let Some((family, jti)) = &presented.refresh {
+        if let Some((family, jti)) = &presented.once {
             self.check_standing(family, jti).await?;
         }
-        let target = req.target.clone().or(presented.token.legal_entity.clone());
+        let client_id = self.client_id(&req, &presented)?;
+        let mut target = req.target.clone().or(presented.token.legal_entity.clone());
+        if target.is_none() && presented.login && self.default_entity {
+            target = self.default_target(&req, &presented.token).await?;
+        }
         event.to_entity = target.as_ref().map(|l| l.0.clone());
         if let Some(target) = &target {
             self.check_target(&req, &presented.token, target).await?;
@@ -117,6 +130,8 @@ impl Issuer {
             legal_entity: target.clone(),
             auth_time: presented.auth_time,
             family,
+            client_id,
+            audience: req.audience.clone(),
         };
         let (access, refresh) = self.mint_pair(&session, now, session_end)?;
         event.new_jti = Some(access.jti);
@@ -136,10 +151,18 @@ impl Issuer {
             Grant::RefreshToken(t) => Ok(self.read_refresh(t, now)?),
             Grant::AccessToken(t) => {
                 let v = req.verifier.verify(t).await.map_err(Error::InvalidToken)?;
-                let family = (v.issuer == self.issuer)
+                let ours = v.issuer == self.issuer;
+                let family = ours
                     .then(|| v.claims.get(FAMILY_CLAIM).and_then(Value::as_str))
                     .flatten()
                     .map(str::to_string);
+                let once = match family {
+                    Some(f) => {
+                        let jti = v.jti.clone().ok_or(GrantError::Malformed("jti"))?;
+                        Some((f, jti))
+                    }
+                    None => None,
+                };
                 let auth_time = v
                     .time_claim("auth_time")
                     .or_else(|| v.time_claim("iat"))
@@ -148,8 +171,8 @@ impl Issuer {
                 Ok(Presented {
                     token: v,
                     auth_time,
-                    refresh: None,
-                    family,
+                    once,
+                    login: !ours,
                 })
             }
         }
@@ -167,6 +190,53 @@ impl Issuer {
             Standing::Revoked => Err(GrantError::Revoked.into()),
             Standing::Unknown => Err(GrantError::UnknownSession.into()),
         }
+    }
+
+    /// The `client_id` the new tokens carry: the authenticated client (or the public client the
+    /// request named), else the presented token's `client_id` or `azp`, else the default. RFC 6749
+    /// §6: a token legate issued to a confidential client is good only for that client.
+    fn client_id(&self, req: &RefreshRequest<'_>, presented: &Presented) -> Result<String, Error> {
+        let claim = |n: &str| presented.token.claims.get(n).and_then(Value::as_str);
+        let bound = claim("client_id");
+        if let (Some(client), Some(bound), Some(_)) = (&req.client, bound, &presented.once) {
+            if client.confidential && client.id != bound {
+                return Err(GrantError::WrongClient.into());
+            }
+        }
+        Ok(req
+            .client
+            .as_ref()
+            .map(|c| c.id.clone())
+            .or_else(|| bound.or_else(|| claim("azp")).map(str::to_string))
+            .unwrap_or_else(|| self.default_client_id.clone()))
+    }
+
+    /// The legal entity a login without one gets: the one the source marks as the customer's
+    /// default if the policies let them select it, else the only one they may select, else none.
+    /// The search is not recorded; the chosen target is then checked (and recorded) like any.
+    async fn default_target(
+        &self,
+        req: &RefreshRequest<'_>,
+        token: &VerifiedToken,
+    ) -> Result<Option<LegalEntityId>, Error> {
+        let decider = Decider::fetch(req.snapshot.clone(), req.entities, token, &self.audit)
+            .await
+            .unrecorded();
+        let assignments = match decider.entity_data() {
+            EntityData::Known(a) => a.clone(),
+            EntityData::Unavailable(e) => return Err(e.clone().into()),
+        };
+        if let Some(d) = &assignments.default {
+            if select::may_select(&decider, d).allow {
+                return Ok(Some(d.clone()));
+            }
+        }
+        Ok(
+            match select::selectable(&decider, &assignments).as_slice() {
+                [only] => Some(LegalEntityId(only.id.clone())),
+                _ => None,
+            },
+        )
     }
 
     /// The policies must let the customer select `target`, asked with the entity source's data
@@ -187,20 +257,18 @@ impl Issuer {
         Ok(())
     }
 
-    /// Uses the refresh token up (atomically: of two simultaneous refreshes one wins), stays in
-    /// a presented access token's family, or starts a new family living `ttl` seconds.
+    /// Uses the refresh token or legate access token up (atomically: of two simultaneous uses one
+    /// wins) and stays in its family, so a later reuse anywhere in the family revokes these tokens
+    /// too; or starts a new family living `ttl` seconds.
     async fn continue_family(&self, presented: &Presented, ttl: u64) -> Result<String, Error> {
-        match (&presented.refresh, &presented.family) {
-            (Some((family, jti)), _) => match self.rotation.consume(family, jti).await? {
+        match &presented.once {
+            Some((family, jti)) => match self.rotation.consume(family, jti).await? {
                 Standing::Fresh => Ok(family.clone()),
                 Standing::Used => Err(GrantError::Reused.into()),
                 Standing::Revoked => Err(GrantError::Revoked.into()),
                 Standing::Unknown => Err(GrantError::UnknownSession.into()),
             },
-            // A legate access token whose family the verifier found active: stay in it, so a
-            // later reuse anywhere in the family revokes these tokens too.
-            (None, Some(family)) => Ok(family.clone()),
-            (None, None) => {
+            None => {
                 let family = uuid::Uuid::new_v4().to_string();
                 self.rotation.start(&family, ttl).await?;
                 Ok(family)
@@ -283,8 +351,8 @@ impl Issuer {
         Ok(Presented {
             token,
             auth_time,
-            refresh: Some((family, jti)),
-            family: None,
+            once: Some((family, jti)),
+            login: false,
         })
     }
 }

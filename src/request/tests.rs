@@ -146,6 +146,7 @@ fn assignments_come_from_the_entity_source_and_none_fails_closed() {
     let from_source = crate::entities::Assignments {
         parents: vec![le1],
         entities: Vec::new(),
+        default: None,
     };
     let (req, entities) = build(&s, &(&p).into(), Some(&from_source), &order).unwrap();
     assert!(evaluate(&s, &req, &entities).allow);

@@ -1,0 +1,39 @@
+//! `POST /oauth2/revoke` (RFC 7009), logout: form `token` (a refresh or access token legate issued)
+//! and an optional `token_type_hint`. Always 200 with an empty body for a well-formed request —
+//! also for an unknown, foreign or already revoked token (§2.2) — after client authentication
+//! where `[[clients]]` are configured. Glue only: the work is `issue::Issuer::revoke`.
+
+use axum::{
+    extract::{rejection::FormRejection, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Form,
+};
+
+use super::{
+    error::{ApiError, OAuthError},
+    token::Params,
+};
+use crate::state::AppState;
+
+/// `POST /oauth2/revoke`
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, OAuthError> {
+    let Form(pairs) = form.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
+    let params = Params(pairs);
+    params.client(&state, &headers)?;
+    let token = params
+        .get("token")?
+        .ok_or_else(|| ApiError::InvalidRequest("`token` is required".into()))?;
+    // §2.1: the hint only speeds up the lookup; legate reads the token itself, so it is ignored.
+    params.get("token_type_hint")?;
+    state
+        .issuer
+        .revoke(&token)
+        .await
+        .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?;
+    Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response())
+}
