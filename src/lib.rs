@@ -25,6 +25,7 @@ pub mod issue;
 pub mod policy;
 pub mod request;
 pub mod routes;
+pub mod server;
 pub mod shared;
 pub mod signals;
 pub mod state;

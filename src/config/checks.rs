@@ -47,6 +47,7 @@ pub(super) fn all(c: &Config, problems: &mut Vec<String>) {
     if l.body_bytes == 0 || l.batch_max == 0 || l.request_timeout_secs == 0 {
         problems.push("`limits` values must be greater than 0".into());
     }
+    connection_limits(l, problems);
     forward_auth(&c.forward_auth, problems);
     if !(0.0..=1.0).contains(&c.log.allow_sample_rate) {
         problems.push("`log.allow_sample_rate` must be between 0 and 1".into());
@@ -134,6 +135,41 @@ fn forward_auth(fa: &ForwardAuthConfig, problems: &mut Vec<String>) {
         if c.is_empty() || !c.chars().all(token_char) {
             problems.push(format!(
                 "`forward_auth.cookie` = {c:?} is not a cookie name"
+            ));
+        }
+    }
+}
+
+/// Upper bounds of the connection limits: beyond them a value is a typo, not a choice.
+pub(super) const MAX_HEADER_TIMEOUT_SECS: u64 = 300;
+/// See [`MAX_HEADER_TIMEOUT_SECS`].
+pub(super) const MAX_IDLE_TIMEOUT_SECS: u64 = 3600;
+/// See [`MAX_HEADER_TIMEOUT_SECS`].
+pub(super) const MAX_CONNECTIONS: usize = 1_000_000;
+
+/// `limits.header_timeout_secs`, `idle_timeout_secs`, `max_connections`: above 0, below a bound.
+fn connection_limits(l: &super::LimitsConfig, problems: &mut Vec<String>) {
+    let bounded = [
+        (
+            "header_timeout_secs",
+            l.header_timeout_secs,
+            MAX_HEADER_TIMEOUT_SECS,
+        ),
+        (
+            "idle_timeout_secs",
+            l.idle_timeout_secs,
+            MAX_IDLE_TIMEOUT_SECS,
+        ),
+        (
+            "max_connections",
+            l.max_connections as u64,
+            MAX_CONNECTIONS as u64,
+        ),
+    ];
+    for (key, value, max) in bounded {
+        if value == 0 || value > max {
+            problems.push(format!(
+                "`limits.{key}` = {value} must be between 1 and {max}"
             ));
         }
     }

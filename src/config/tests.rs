@@ -169,3 +169,38 @@ fn every_legate_variable_but_the_log_filter_is_a_key() {
     );
     assert!(Config::parse("", env(&[("LEGATE_LOG", "debug")])).is_ok());
 }
+
+#[test]
+fn connection_limits_default_as_documented_and_refuse_zero_or_absurd_values() {
+    let c = Config::parse("", env(&[])).unwrap();
+    assert_eq!(c.limits.header_timeout_secs, 5);
+    assert_eq!(c.limits.idle_timeout_secs, 60);
+    assert_eq!(c.limits.max_connections, 10_000);
+    let err = Config::parse(
+        "[limits]\nheader_timeout_secs = 0\nidle_timeout_secs = 1000000\n",
+        env(&[("LEGATE_LIMITS__MAX_CONNECTIONS", "0")]),
+    )
+    .unwrap_err();
+    let all = err.problems.join("\n");
+    for key in [
+        "header_timeout_secs",
+        "idle_timeout_secs",
+        "max_connections",
+    ] {
+        assert!(
+            all.contains(&format!("`limits.{key}`")) && all.contains("must be between 1 and"),
+            "{key}: {all}"
+        );
+    }
+    let err = Config::parse("[limits]\nmax_connections = 2000000\n", env(&[])).unwrap_err();
+    assert!(
+        err.problems[0].contains("`limits.max_connections` = 2000000"),
+        "{err:?}"
+    );
+    let c = Config::parse(
+        "[limits]\nheader_timeout_secs = 300\nidle_timeout_secs = 3600\nmax_connections = 1\n",
+        env(&[]),
+    )
+    .unwrap();
+    assert_eq!(c.limits.max_connections, 1);
+}
