@@ -57,6 +57,9 @@ pub struct Config {
     pub log: LogConfig,
     /// Shutdown behaviour.
     pub shutdown: ShutdownConfig,
+    /// What the environment overlay ignored: one sentence per `LEGATE_*` variable that names no
+    /// key (the caller logs them).
+    pub warnings: Vec<String>,
 }
 
 /// Algorithms legate knows how to verify (RFC 8725: no `none`, no HMAC for issuers with key sets).
@@ -78,8 +81,10 @@ impl Config {
             problems: vec![format!("not valid TOML: {}", e.to_string().trim())],
         })?;
         let mut problems = Vec::new();
-        env::overlay(&mut table, env, &mut problems);
-        let config = Self::read(&mut table, &mut problems);
+        let mut warnings = Vec::new();
+        env::overlay(&mut table, env, &mut problems, &mut warnings);
+        let mut config = Self::read(&mut table, &mut problems);
+        config.warnings = warnings;
         checks::all(&config, &mut problems);
         if problems.is_empty() {
             Ok(config)
@@ -117,6 +122,7 @@ impl Config {
             forward_auth: take(table, "forward_auth", problems).unwrap_or_default(),
             log: take(table, "log", problems).unwrap_or_default(),
             shutdown: take(table, "shutdown", problems).unwrap_or_default(),
+            warnings: Vec::new(),
         };
         for key in table.keys() {
             problems.push(format!("unknown key `{key}`"));
