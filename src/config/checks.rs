@@ -23,6 +23,7 @@ pub(super) fn all(c: &Config, problems: &mut Vec<String>) {
     trust(&c.trust, problems);
     claims(&c.claims, problems);
     issue(&c.issue, &c.trust, problems);
+    default_issuer(c, problems);
     let own_issuer = c.issuer();
     if c.issue.audience.iter().any(|a| a == own_issuer) {
         // Refresh tokens have `aud` = legate's issuer; an access audience equal to it would
@@ -107,6 +108,27 @@ fn issue(issue: &IssueConfig, trust: &[TrustConfig], problems: &mut Vec<String>)
     }
     if issue.access_ttl_secs == 0 || issue.refresh_ttl_secs == 0 || issue.max_session_secs == 0 {
         problems.push("`issue` lifetimes must be greater than 0".into());
+    }
+}
+
+/// Without `issue.issuer` legate's issuer is `public_url`; that one must not be a `[[trust]]`
+/// issuer either, or legate's own entry shadows the identity provider (every IdP token 401).
+/// Trailing slashes are not told apart here, to refuse rather than guess.
+fn default_issuer(c: &Config, problems: &mut Vec<String>) {
+    if c.issue.issuer.is_some() {
+        return;
+    }
+    let own = c.public_url.trim_end_matches('/');
+    if c.trust
+        .iter()
+        .any(|t| t.issuer.trim_end_matches('/') == own)
+    {
+        problems.push(format!(
+            "`public_url` {:?} is legate's issuer (`issue.issuer` is not set) and also a [[trust]] \
+             issuer; legate's tokens must be told apart: set `issue.issuer` or `public_url` to a URL \
+             of legate's own",
+            c.public_url
+        ));
     }
 }
 

@@ -256,3 +256,31 @@ fn legate_variables_that_name_no_key_are_warned_about_and_ignored() {
     assert!(all.contains("LEGATE_TRUST__ISSUER"), "{all}");
     assert!(!all.contains("LEGATE_PORT"), "{all}");
 }
+
+#[test]
+fn the_default_issuer_may_not_be_a_trusted_issuer() {
+    let trust = "[[trust]]\nissuer = \"https://shop.example/\"\naudience = [\"a\"]\n\
+                 jwks = \"k.json\"\nalgorithms = [\"RS256\"]\n";
+    let err = Config::parse(
+        &format!("public_url = \"https://shop.example\"\n{trust}"),
+        env(&[]),
+    )
+    .unwrap_err();
+    assert!(
+        err.problems
+            .iter()
+            .any(|p| p.contains("`public_url` \"https://shop.example\"")
+                && p.contains("[[trust]] issuer")),
+        "{:?}",
+        err.problems
+    );
+    // With an issuer of its own, that public_url is fine.
+    let c = Config::parse(
+        &format!(
+            "public_url = \"https://shop.example\"\n[issue]\nissuer = \"https://legate.shop.example\"\n{trust}"
+        ),
+        env(&[]),
+    )
+    .unwrap();
+    assert_eq!(c.issuer(), "https://legate.shop.example");
+}
