@@ -154,4 +154,6 @@ fn take<T: DeserializeOwned>(
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

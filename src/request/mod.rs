@@ -261,4 +261,6 @@ impl Slice {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
