@@ -11,7 +11,7 @@
 //! - **Idle timeout** (`limits.idle_timeout_secs`): a keep-alive connection with no request for
 //!   this long after its last response is closed.
 //!
-//! Both timeouts are enforced in [`Watched`], the socket wrapper hyper reads through: while no
+//! Both timeouts are enforced in `Watched`, the socket wrapper hyper reads through: while no
 //! request is being handled, a read that would wait past the deadline fails instead, and hyper
 //! closes the connection. While a request is in flight `limits.request_timeout_secs` (the 408
 //! layer of the router) bounds it instead.
