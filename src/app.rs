@@ -156,8 +156,9 @@ pub async fn serve(
     crate::signals::spawn_sighup(watcher.reload_trigger());
     let mut key_retries = state.verifier.spawn_key_retries();
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let limits = crate::server::ConnectionLimits::from(&state.config.limits);
     let app = crate::http::router(state);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = crate::server::run(listener, app, limits, async move {
         shutdown.await;
         let _ = stopping_tx.send(());
     });

@@ -28,6 +28,7 @@ pub mod plan;
 pub mod policy;
 pub mod request;
 pub mod routes;
+pub mod server;
 pub mod shared;
 pub mod signals;
 pub mod state;

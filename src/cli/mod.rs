@@ -169,11 +169,16 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
 
 /// The config when the file exists; defaults (plus environment) when it does not.
 pub(super) fn config_or_defaults(path: &Path) -> anyhow::Result<Config> {
-    if path.exists() {
-        load_config(path)
+    let config = if path.exists() {
+        load_config(path)?
     } else {
-        Ok(Config::parse("", std::env::vars())?)
+        Config::parse("", std::env::vars())?
+    };
+    // The subcommands log nothing else; their warnings go straight to stderr.
+    for w in &config.warnings {
+        eprintln!("legate: warning: {w}");
     }
+    Ok(config)
 }
 
 fn init_tracing(format: LogFormat, level: &str) {
@@ -199,6 +204,9 @@ fn serve(config_path: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--listen {listen:?} is not an address"))?;
     }
     init_tracing(config.log.format, &config.log.level);
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -24,6 +24,7 @@ pub(super) fn all(c: &Config, problems: &mut Vec<String>) {
     trust(&c.trust, problems);
     claims(&c.claims, problems);
     issue(&c.issue, &c.trust, problems);
+    default_issuer(c, problems);
     let own_issuer = c.issuer();
     if c.issue.audience.iter().any(|a| a == own_issuer) {
         // Refresh tokens have `aud` = legate's issuer; an access audience equal to it would
@@ -48,6 +49,7 @@ pub(super) fn all(c: &Config, problems: &mut Vec<String>) {
     if l.body_bytes == 0 || l.batch_max == 0 || l.request_timeout_secs == 0 {
         problems.push("`limits` values must be greater than 0".into());
     }
+    connection_limits(l, problems);
     forward_auth(&c.forward_auth, problems);
     clients(&c.clients, &c.issue, problems);
     if !(0.0..=1.0).contains(&c.log.allow_sample_rate) {
@@ -133,6 +135,27 @@ fn issue(issue: &IssueConfig, trust: &[TrustConfig], problems: &mut Vec<String>)
     }
 }
 
+/// Without `issue.issuer` legate's issuer is `public_url`; that one must not be a `[[trust]]`
+/// issuer either, or legate's own entry shadows the identity provider (every IdP token 401).
+/// Trailing slashes are not told apart here, to refuse rather than guess.
+fn default_issuer(c: &Config, problems: &mut Vec<String>) {
+    if c.issue.issuer.is_some() {
+        return;
+    }
+    let own = c.public_url.trim_end_matches('/');
+    if c.trust
+        .iter()
+        .any(|t| t.issuer.trim_end_matches('/') == own)
+    {
+        problems.push(format!(
+            "`public_url` {:?} is legate's issuer (`issue.issuer` is not set) and also a [[trust]] \
+             issuer; legate's tokens must be told apart: set `issue.issuer` or `public_url` to a URL \
+             of legate's own",
+            c.public_url
+        ));
+    }
+}
+
 fn forward_auth(fa: &ForwardAuthConfig, problems: &mut Vec<String>) {
     for (key, name) in [
         ("customer_header", &fa.customer_header),
@@ -158,6 +181,41 @@ fn forward_auth(fa: &ForwardAuthConfig, problems: &mut Vec<String>) {
         if c.is_empty() || !c.chars().all(token_char) {
             problems.push(format!(
                 "`forward_auth.cookie` = {c:?} is not a cookie name"
+            ));
+        }
+    }
+}
+
+/// Upper bounds of the connection limits: beyond them a value is a typo, not a choice.
+pub(super) const MAX_HEADER_TIMEOUT_SECS: u64 = 300;
+/// See [`MAX_HEADER_TIMEOUT_SECS`].
+pub(super) const MAX_IDLE_TIMEOUT_SECS: u64 = 3600;
+/// See [`MAX_HEADER_TIMEOUT_SECS`].
+pub(super) const MAX_CONNECTIONS: usize = 1_000_000;
+
+/// `limits.header_timeout_secs`, `idle_timeout_secs`, `max_connections`: above 0, below a bound.
+fn connection_limits(l: &super::LimitsConfig, problems: &mut Vec<String>) {
+    let bounded = [
+        (
+            "header_timeout_secs",
+            l.header_timeout_secs,
+            MAX_HEADER_TIMEOUT_SECS,
+        ),
+        (
+            "idle_timeout_secs",
+            l.idle_timeout_secs,
+            MAX_IDLE_TIMEOUT_SECS,
+        ),
+        (
+            "max_connections",
+            l.max_connections as u64,
+            MAX_CONNECTIONS as u64,
+        ),
+    ];
+    for (key, value, max) in bounded {
+        if value == 0 || value > max {
+            problems.push(format!(
+                "`limits.{key}` = {value} must be between 1 and {max}"
             ));
         }
     }

@@ -62,6 +62,9 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// `/v1/plan`: how resource types are stored, for the SQL form.
     pub plan: crate::plan::PlanConfig,
+    /// What the environment overlay ignored: one sentence per `LEGATE_*` variable that names no
+    /// key (the caller logs them).
+    pub warnings: Vec<String>,
 }
 
 /// Algorithms legate knows how to verify (RFC 8725: no `none`, no HMAC for issuers with key sets).
@@ -83,8 +86,10 @@ impl Config {
             problems: vec![format!("not valid TOML: {}", e.to_string().trim())],
         })?;
         let mut problems = Vec::new();
-        env::overlay(&mut table, env, &mut problems);
-        let config = Self::read(&mut table, &mut problems);
+        let mut warnings = Vec::new();
+        env::overlay(&mut table, env, &mut problems, &mut warnings);
+        let mut config = Self::read(&mut table, &mut problems);
+        config.warnings = warnings;
         checks::all(&config, &mut problems);
         if problems.is_empty() {
             Ok(config)
@@ -124,6 +129,7 @@ impl Config {
             log: take(table, "log", problems).unwrap_or_default(),
             shutdown: take(table, "shutdown", problems).unwrap_or_default(),
             plan: take(table, "plan", problems).unwrap_or_default(),
+            warnings: Vec::new(),
         };
         for key in table.keys() {
             problems.push(format!("unknown key `{key}`"));
@@ -154,5 +160,7 @@ fn take<T: DeserializeOwned>(
     }
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

@@ -192,6 +192,13 @@ pub struct LimitsConfig {
     pub batch_max: usize,
     /// Longest a request may take before it is answered 408.
     pub request_timeout_secs: u64,
+    /// Longest a client may take to send a whole request head (from accept, or from the first
+    /// byte of a keep-alive connection's next request) before the connection is dropped.
+    pub header_timeout_secs: u64,
+    /// Longest a keep-alive connection may sit idle between requests before it is closed.
+    pub idle_timeout_secs: u64,
+    /// Most connections served at once; beyond it new connections wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for LimitsConfig {
@@ -200,6 +207,9 @@ impl Default for LimitsConfig {
             body_bytes: 1_048_576,
             batch_max: 1000,
             request_timeout_secs: 10,
+            header_timeout_secs: 5,
+            idle_timeout_secs: 60,
+            max_connections: 10_000,
         }
     }
 }

@@ -159,15 +159,130 @@ fn string_valued_keys_are_typed_and_other_values_refused() {
 }
 
 #[test]
-fn every_legate_variable_but_the_log_filter_is_a_key() {
-    // Config knows no test suite's names: a LEGATE_ variable that is no key is refused.
-    let err = Config::parse("", env(&[("LEGATE_TEST_SOMETHING", "1")])).unwrap_err();
+fn a_legate_variable_that_is_no_key_is_a_warning_and_the_log_filter_not_even_that() {
+    // DESIGN.md: a LEGATE_ variable that names no key is ignored with a warning.
+    let c = Config::parse("", env(&[("LEGATE_TEST_SOMETHING", "1")])).unwrap();
+    assert_eq!(
+        c.warnings,
+        ["LEGATE_TEST_SOMETHING names no configuration key; ignored"]
+    );
+    let c = Config::parse("", env(&[("LEGATE_LOG", "debug")])).unwrap();
+    assert!(c.warnings.is_empty());
+}
+
+#[test]
+fn connection_limits_default_as_documented_and_refuse_zero_or_absurd_values() {
+    let c = Config::parse("", env(&[])).unwrap();
+    assert_eq!(c.limits.header_timeout_secs, 5);
+    assert_eq!(c.limits.idle_timeout_secs, 60);
+    assert_eq!(c.limits.max_connections, 10_000);
+    let err = Config::parse(
+        "[limits]\nheader_timeout_secs = 0\nidle_timeout_secs = 1000000\n",
+        env(&[("LEGATE_LIMITS__MAX_CONNECTIONS", "0")]),
+    )
+    .unwrap_err();
+    let all = err.problems.join("\n");
+    for key in [
+        "header_timeout_secs",
+        "idle_timeout_secs",
+        "max_connections",
+    ] {
+        assert!(
+            all.contains(&format!("`limits.{key}`")) && all.contains("must be between 1 and"),
+            "{key}: {all}"
+        );
+    }
+    let err = Config::parse("[limits]\nmax_connections = 2000000\n", env(&[])).unwrap_err();
     assert!(
-        err.problems[0].contains("unknown key `test_something`"),
+        err.problems[0].contains("`limits.max_connections` = 2000000"),
+        "{err:?}"
+    );
+    let c = Config::parse(
+        "[limits]\nheader_timeout_secs = 300\nidle_timeout_secs = 3600\nmax_connections = 1\n",
+        env(&[]),
+    )
+    .unwrap();
+    assert_eq!(c.limits.max_connections, 1);
+}
+
+#[test]
+fn section_keys_are_read_off_the_section_structs() {
+    let limits = env::fields_of::<LimitsConfig>();
+    for key in [
+        "body_bytes",
+        "batch_max",
+        "max_connections",
+        "idle_timeout_secs",
+    ] {
+        assert!(limits.contains(&key), "{limits:?}");
+    }
+    assert!(env::fields_of::<LogConfig>().contains(&"format"));
+}
+
+#[test]
+fn legate_variables_that_name_no_key_are_warned_about_and_ignored() {
+    let kubernetes = [
+        ("LEGATE_PORT", "tcp://10.96.0.12:8181"),
+        ("LEGATE_SERVICE_HOST", "10.96.0.12"),
+        ("LEGATE_SERVICE_PORT", "8181"),
+        ("LEGATE_PORT_8181_TCP_ADDR", "10.96.0.12"),
+        ("LEGATE_LIMITS__NO_SUCH_KEY", "1"),
+        ("LEGATE_NOSECTION__KEY", "1"),
+        ("LEGATE_LISTEN__PORT", "1"),
+    ];
+    let c = Config::parse("", env(&kubernetes)).unwrap();
+    assert_eq!(c.warnings.len(), kubernetes.len(), "{:?}", c.warnings);
+    for (name, _) in kubernetes {
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w == &format!("{name} names no configuration key; ignored")),
+            "{name}: {:?}",
+            c.warnings
+        );
+    }
+    // A key with a bad value is still an error; an array of tables is not settable.
+    let err = Config::parse(
+        "",
+        env(&[
+            ("LEGATE_LIMITS__BATCH_MAX", "many"),
+            ("LEGATE_TRUST__ISSUER", "x"),
+            ("LEGATE_PORT", "tcp://x"),
+        ]),
+    )
+    .unwrap_err();
+    let all = err.problems.join("\n");
+    assert!(all.contains("`limits`"), "{all}");
+    assert!(all.contains("LEGATE_TRUST__ISSUER"), "{all}");
+    assert!(!all.contains("LEGATE_PORT"), "{all}");
+}
+
+#[test]
+fn the_default_issuer_may_not_be_a_trusted_issuer() {
+    let trust = "[[trust]]\nissuer = \"https://shop.example/\"\naudience = [\"a\"]\n\
+                 jwks = \"k.json\"\nalgorithms = [\"RS256\"]\n";
+    let err = Config::parse(
+        &format!("public_url = \"https://shop.example\"\n{trust}"),
+        env(&[]),
+    )
+    .unwrap_err();
+    assert!(
+        err.problems
+            .iter()
+            .any(|p| p.contains("`public_url` \"https://shop.example\"")
+                && p.contains("[[trust]] issuer")),
         "{:?}",
         err.problems
     );
-    assert!(Config::parse("", env(&[("LEGATE_LOG", "debug")])).is_ok());
+    // With an issuer of its own, that public_url is fine.
+    let c = Config::parse(
+        &format!(
+            "public_url = \"https://shop.example\"\n[issue]\nissuer = \"https://legate.shop.example\"\n{trust}"
+        ),
+        env(&[]),
+    )
+    .unwrap();
+    assert_eq!(c.issuer(), "https://legate.shop.example");
 }
 
 #[test]

@@ -61,13 +61,13 @@ pub async fn forward_auth(
         None => fa.cookie.as_deref().and_then(|c| cookie(&parts.headers, c)),
     };
     let token = verify_token(&state, &raw.ok_or(ApiError::MissingToken)?).await?;
-    let (route, decision) = decide(&state, &token, &method, &uri).await?;
-
+    // The ids are vetted before anything is decided: what is decided is what the upstream reads.
     let mut headers = HeaderMap::new();
     headers.insert(header_name(&fa.customer_header)?, value(&token.customer.0)?);
     if let Some(le) = &token.legal_entity {
         headers.insert(header_name(&fa.legal_entity_header)?, value(&le.0)?);
     }
+    let (route, decision) = decide(&state, &token, &method, &uri).await?;
     let answer = ForwardAuthAnswer {
         decision: "allow",
         route: route.map(|r| r.label.clone()),
@@ -88,7 +88,7 @@ async fn decide<'a>(
     uri: &str,
 ) -> Result<(Option<&'a Route>, Decision), ApiError> {
     let segments = routes::segments(uri).map_err(|e| ApiError::Forbidden(e.to_string()))?;
-    let path = uri.split(['?', '#']).next().unwrap_or_default();
+    let path = uri.split('?').next().unwrap_or_default();
     let Some(m) = state.routes.find(method, &segments) else {
         if state.config.forward_auth.unmatched == Unmatched::Allow {
             let snapshot = state.policies.snapshot();
@@ -190,10 +190,26 @@ fn header_name(name: &str) -> Result<HeaderName, ApiError> {
         .map_err(|_| ApiError::Internal(format!("bad header name {name:?}")))
 }
 
+/// Longest id sent upstream in a header.
+const MAX_ID_LEN: usize = 256;
+
+/// An id as a forward-auth header value: 1 to [`MAX_ID_LEN`] visible ASCII characters, nothing
+/// else. A space, tab or control character, or a non-ASCII character, is refused (403) rather than
+/// sent: proxies and servers trim a value's surrounding whitespace (`" C-1 "` arrives as `C-1`)
+/// and re-encode or drop non-ASCII bytes, so the upstream would read another id than the one
+/// decided.
 fn value(v: &str) -> Result<HeaderValue, ApiError> {
-    HeaderValue::from_str(v).map_err(|_| {
-        ApiError::Forbidden("an id in the token cannot be sent as an HTTP header value".into())
-    })
+    let refuse = || {
+        ApiError::Forbidden(
+            "an id in the token cannot be sent as an HTTP header value (only 1 to 256 visible \
+             ASCII characters are)"
+                .into(),
+        )
+    };
+    if v.is_empty() || v.len() > MAX_ID_LEN || !v.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(refuse());
+    }
+    HeaderValue::from_str(v).map_err(|_| refuse())
 }
 
 #[cfg(test)]

@@ -263,4 +263,6 @@ impl Slice {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

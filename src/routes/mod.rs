@@ -348,4 +348,6 @@ fn is_name(s: &str) -> bool {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

@@ -1,6 +1,9 @@
 //! The original request's path, as the proxy reports it: raw `path?query` in, decoded segments out.
 //!
-//! The query string is dropped before matching. Each segment is percent-decoded once. Paths that a
+//! The query string is dropped before matching. A `#` anywhere is refused: a request target never
+//! has a fragment (RFC 9112 §3.2), so one in `X-Original-URI` is a raw `#` the upstream receives as
+//! part of the path or query, and cutting there (`/legal-entities/LE-1#/../LE-3`) would decide on a
+//! path the upstream never sees. Each segment is percent-decoded once. Paths that a
 //! service behind the proxy could read differently from legate are refused instead of guessed at:
 //! `.`/`..` segments (also encoded), empty inner segments (`//`), encoded or backslash separators
 //! (`%2F`, `%5C`, `\`), `;` path parameters (which Java servers strip), bad percent-encodings and
@@ -33,13 +36,19 @@ pub enum PathError {
     /// A control character (e.g. NUL), raw or decoded.
     #[error("the original path has a control character")]
     Control,
+    /// A raw `#`: request targets have no fragment, and the upstream would not cut there.
+    #[error("the original URI has a `#`; a request target has no fragment")]
+    Fragment,
 }
 
 /// Splits `uri` (`/a/b?q`) into its decoded path segments (`["a", "b"]`). The root `/` is `[""]`
 /// and a trailing slash keeps an empty last segment (`/a/` is `["a", ""]`), so `/a` and `/a/` are
 /// different paths, as they are to most routers.
 pub fn segments(uri: &str) -> Result<Vec<String>, PathError> {
-    let path = uri.split(['?', '#']).next().unwrap_or_default();
+    if uri.contains('#') {
+        return Err(PathError::Fragment);
+    }
+    let path = uri.split('?').next().unwrap_or_default();
     let Some(rest) = path.strip_prefix('/') else {
         return Err(PathError::NotAPath);
     };
@@ -112,7 +121,7 @@ mod tests {
 
     #[test]
     fn splits_decodes_and_drops_the_query() {
-        assert_eq!(ok("/orders/O-1?expand=lines#top"), ["orders", "O-1"]);
+        assert_eq!(ok("/orders/O-1?expand=lines"), ["orders", "O-1"]);
         assert_eq!(ok("/a%20b/caf%C3%A9"), ["a b", "café"]);
         assert_eq!(ok("/"), [""]);
         assert_eq!(ok("/orders/"), ["orders", ""]);
@@ -145,6 +154,10 @@ mod tests {
             ("/orders/%ff", BadEncoding),
             ("/orders/a%00b", Control),
             ("/orders/a%0Ab", Control),
+            ("/legal-entities/LE-1#/../LE-3", Fragment),
+            ("/orders/O-1#", Fragment),
+            ("/orders/O-1?expand=lines#top", Fragment),
+            ("#/orders", Fragment),
         ];
         for (uri, want) in cases {
             assert_eq!(segments(uri), Err(want), "{uri}");
