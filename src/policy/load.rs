@@ -243,9 +243,11 @@ pub fn load(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
         })
         .collect();
 
+    let index = super::PolicyIndex::build(&set, super::SPLIT_AT);
     Ok(Snapshot {
         namespace: namespace.to_string(),
         schema,
+        index,
         policies: set,
         entities,
         files: infos,
