@@ -119,5 +119,13 @@ fn describe() {
         "legate_entity_source_calls_total",
         "Calls to the customer-management service, by HTTP status"
     );
+    describe_counter!(
+        "legate_token_cache_hits_total",
+        "Bearer tokens answered from the verified-token cache (revocation still checked)"
+    );
+    describe_counter!(
+        "legate_token_cache_misses_total",
+        "Bearer tokens verified in full (not in the verified-token cache)"
+    );
     describe_gauge!("legate_build_info", "Always 1; the version is a label");
 }
