@@ -127,5 +127,9 @@ fn describe() {
         "legate_token_cache_misses_total",
         "Bearer tokens verified in full (not in the verified-token cache)"
     );
+    describe_counter!(
+        "legate_decision_log_dropped_total",
+        "Decision log lines dropped because the log's queue was full (its destination too slow)"
+    );
     describe_gauge!("legate_build_info", "Always 1; the version is a label");
 }
