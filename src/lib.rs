@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod decision;
@@ -49,7 +50,32 @@ pub fn decide(
     check: &Check,
 ) -> Result<Decision, request::Error> {
     let started = Instant::now();
-    let result = request::build(snapshot, &token.into(), assignments.as_deref().ok(), check)
+    let base = request::Base::for_token(snapshot, token, assignments.as_deref().ok());
+    decide_on(
+        audit,
+        snapshot,
+        token,
+        assignments,
+        base.as_ref(),
+        check,
+        started,
+    )
+}
+
+/// [`decide`] with the principal's part of the request already built (`base`, shared by the checks
+/// of a batch); `started` is when this check's decision began.
+pub fn decide_on(
+    audit: &Audit,
+    snapshot: &Snapshot,
+    token: &VerifiedToken,
+    assignments: &Result<Arc<Assignments>, entities::Error>,
+    base: Result<&request::Base<'_>, &request::Error>,
+    check: &Check,
+    started: Instant,
+) -> Result<Decision, request::Error> {
+    let result = base
+        .map_err(Clone::clone)
+        .and_then(|base| base.build(check))
         .map(|(req, entities)| policy::evaluate(snapshot, &req, &entities))
         .map(|mut d| {
             if let Err(e) = assignments {

@@ -1,8 +1,10 @@
 //! `POST /v1/authorize` and `POST /v1/authorize/batch`: one token, one snapshot, one or many checks.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::{
     error::ApiError,
@@ -36,11 +38,12 @@ pub async fn authorize(
     }))
 }
 
-/// `{"checks": [...]}`; each check is read on its own so one bad check does not sink the batch.
+/// `{"checks": [...]}`; each check is kept as its raw JSON text and parsed on its own (once), so one
+/// bad check does not sink the batch.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchBody {
-    checks: Vec<Value>,
+    checks: Vec<Box<RawValue>>,
 }
 
 /// Answer to a batch, in the order of the checks.
@@ -66,20 +69,19 @@ pub async fn authorize_batch(
     }
     let snapshot = state.policies.snapshot();
     let assignments = state.entities.assignments(&snapshot, &token.customer).await;
-    let results = body
-        .checks
-        .into_iter()
-        .map(|raw| {
-            let check =
-                serde_json::from_value::<Check>(raw).map_err(|e| format!("invalid check: {e}"))?;
-            crate::decide(&state.audit, &snapshot, &token, &assignments, &check)
-                .map_err(|e| e.to_string())
-        })
-        .map(|r| r.unwrap_or_else(Decision::deny))
-        .collect();
+    let principal = token.customer.0.clone();
+    let legal_entity_id = token.legal_entity.as_ref().map(|l| l.0.clone());
+    let results = crate::batch::decide_all_off_workers(
+        state.audit.clone(),
+        snapshot,
+        Arc::new(token),
+        assignments,
+        body.checks,
+    )
+    .await;
     Ok(AppJson(BatchAnswer {
-        principal: token.customer.0,
-        legal_entity_id: token.legal_entity.map(|l| l.0),
+        principal,
+        legal_entity_id,
         results,
     }))
 }

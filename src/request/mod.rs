@@ -112,64 +112,129 @@ pub fn build(
     assignments: Option<&Assignments>,
     check: &Check,
 ) -> Result<(Request, Entities), Error> {
-    let action = snapshot
-        .actions
-        .get(&check.action)
-        .ok_or_else(|| Error::UnknownAction(check.action.clone()))?
-        .clone();
-    let mut slice = Slice::default();
+    Base::new(snapshot, principal, assignments)?.build(check)
+}
 
-    let customer_type = snapshot
-        .entity_type("Customer")
-        .ok_or_else(|| Error::UnknownType("Customer".into()))?;
-    let principal_uid = uid(customer_type, &principal.customer.0);
-    slice.add_principal(snapshot, &principal_uid, &principal.claims, assignments);
+/// What every check of one token shares, built once per request or batch: the principal entity
+/// (parents, claim attributes), the entity source's entities and the selected legal entity with its
+/// ancestors. [`Base::build`] adds one check's action, resource and context.
+#[derive(Debug)]
+pub struct Base<'s> {
+    snapshot: &'s Snapshot,
+    principal: EntityUid,
+    legal_entity: Option<EntityUid>,
+    slice: Slice,
+}
 
-    let legal_entity = match &principal.legal_entity {
-        Some(le) => {
-            let t = snapshot
-                .entity_type("LegalEntity")
-                .ok_or_else(|| Error::UnknownType("LegalEntity".into()))?;
-            let le_uid = uid(t, &le.0);
-            slice.add_known(snapshot, &le_uid);
-            Some(le_uid)
-        }
-        None => None,
-    };
-
-    let (resource_uid, resource_entity, referenced) = resource::build(snapshot, &check.resource)?;
-    match resource_entity {
-        Some(e) => {
-            slice.add_ancestors(snapshot, &resource_uid);
-            slice.insert(e);
-        }
-        None => slice.add_known(snapshot, &resource_uid),
-    }
-    for r in &referenced {
-        slice.add_known(snapshot, r);
+impl<'s> Base<'s> {
+    /// The shared part for `principal` (see [`build`]).
+    pub fn new(
+        snapshot: &'s Snapshot,
+        principal: &Principal,
+        assignments: Option<&Assignments>,
+    ) -> Result<Self, Error> {
+        Self::from_parts(
+            snapshot,
+            &principal.customer,
+            principal.legal_entity.as_ref(),
+            &principal.claims,
+            assignments,
+        )
     }
 
-    let context = context::build(
-        snapshot,
-        &action,
-        legal_entity.as_ref(),
-        check.context.as_ref(),
-    )?;
-    slice.add_action(snapshot, &action);
-    let request = Request::new(
-        principal_uid,
-        action,
-        resource_uid,
-        context,
-        Some(&snapshot.schema),
-    )
-    .map_err(|e| Error::Request(e.to_string()))?;
-    // Every entity in the slice is already schema-checked: the snapshot's at load, the resource by
-    // `resource::build`, the principal's attributes by type. Of the actions, only this request's
-    // (with its groups) is needed (added above).
-    let entities = Entities::from_entities(slice.0.into_values(), None)
-        .map_err(|e| Error::Entities(e.to_string()))?;
-    Ok((request, entities))
+    /// [`Base::new`] from a verified token, without copying its claims.
+    pub fn for_token(
+        snapshot: &'s Snapshot,
+        token: &crate::verify::VerifiedToken,
+        assignments: Option<&Assignments>,
+    ) -> Result<Self, Error> {
+        Self::from_parts(
+            snapshot,
+            &token.customer,
+            token.legal_entity.as_ref(),
+            &token.claims,
+            assignments,
+        )
+    }
+
+    fn from_parts(
+        snapshot: &'s Snapshot,
+        customer: &CustomerId,
+        legal_entity: Option<&LegalEntityId>,
+        claims: &Map<String, Value>,
+        assignments: Option<&Assignments>,
+    ) -> Result<Self, Error> {
+        let mut slice = Slice::default();
+        let customer_type = snapshot
+            .entity_type("Customer")
+            .ok_or_else(|| Error::UnknownType("Customer".into()))?;
+        let principal_uid = uid(customer_type, &customer.0);
+        slice.add_principal(snapshot, &principal_uid, claims, assignments);
+
+        let legal_entity = match legal_entity {
+            Some(le) => {
+                let t = snapshot
+                    .entity_type("LegalEntity")
+                    .ok_or_else(|| Error::UnknownType("LegalEntity".into()))?;
+                let le_uid = uid(t, &le.0);
+                slice.add_known(snapshot, &le_uid);
+                Some(le_uid)
+            }
+            None => None,
+        };
+        Ok(Self {
+            snapshot,
+            principal: principal_uid,
+            legal_entity,
+            slice,
+        })
+    }
+
+    /// The Cedar request and entities for one `check`.
+    pub fn build(&self, check: &Check) -> Result<(Request, Entities), Error> {
+        let snapshot = self.snapshot;
+        let action = snapshot
+            .actions
+            .get(&check.action)
+            .ok_or_else(|| Error::UnknownAction(check.action.clone()))?
+            .clone();
+        let mut slice = Slice(self.slice.0.clone());
+
+        let (resource_uid, resource_entity, referenced) =
+            resource::build(snapshot, &check.resource)?;
+        match resource_entity {
+            Some(e) => {
+                slice.add_ancestors(snapshot, &resource_uid);
+                slice.insert(e);
+            }
+            None => slice.add_known(snapshot, &resource_uid),
+        }
+        for r in &referenced {
+            slice.add_known(snapshot, r);
+        }
+
+        let context = context::build(
+            snapshot,
+            &action,
+            self.legal_entity.as_ref(),
+            check.context.as_ref(),
+        )?;
+        slice.add_action(snapshot, &action);
+        let request = Request::new(
+            self.principal.clone(),
+            action,
+            resource_uid,
+            context,
+            Some(&snapshot.schema),
+        )
+        .map_err(|e| Error::Request(e.to_string()))?;
+        // Every entity in the slice is already schema-checked: the snapshot's at load, the resource by
+        // `resource::build`, the principal's attributes by type. Of the actions, only this request's
+        // (with its groups) is needed (added above).
+        let entities = Entities::from_entities(slice.0.into_values(), None)
+            .map_err(|e| Error::Entities(e.to_string()))?;
+        Ok((request, entities))
+    }
 }
 
 fn uid(t: cedar_policy::EntityTypeName, id: &str) -> EntityUid {
@@ -177,7 +242,7 @@ fn uid(t: cedar_policy::EntityTypeName, id: &str) -> EntityUid {
 }
 
 /// The entities one request needs, keyed by uid so nothing is added twice.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Slice(HashMap<EntityUid, Entity>);
 
 impl Slice {
