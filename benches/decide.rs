@@ -14,6 +14,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use jsonwebtoken::Algorithm;
 use legate::{
     audit::Audit,
+    decide::Decider,
     entities::{EntitySource, FileSource},
     issue::SigningKey,
     policy,
@@ -81,19 +82,24 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
-    let snapshot = policy::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
-        "Shop",
-    )
-    .unwrap();
+    let snapshot = std::sync::Arc::new(
+        policy::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+            "Shop",
+        )
+        .unwrap(),
+    );
     let verified = rt.block_on(verifier.verify(&token(&keys[0]))).unwrap();
     let audit = Audit::disabled();
-    let assignments = rt.block_on(FileSource.assignments(&snapshot, &verified.customer));
+    let data = rt
+        .block_on(FileSource.assignments(&snapshot, &verified.customer))
+        .into();
+    let decider = Decider::new(snapshot.clone(), data, &verified, Some(&audit));
     let order: Check = serde_json::from_value(json!({"action": "viewOrder", "resource": {"type": "Order", "id": "O-1",
         "attrs": {"owner": {"type": "Customer", "id": "C-2"}, "legalEntity": {"type": "LegalEntity", "id": "LE-1"}}}}))
     .unwrap();
     c.bench_function("decide/order", |b| {
-        b.iter(|| legate::decide(&audit, &snapshot, &verified, &assignments, &order).unwrap())
+        b.iter(|| decider.decide(&order).unwrap())
     });
     let products: Vec<Check> = (0..100)
         .map(|i| {
@@ -107,11 +113,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             products
                 .iter()
-                .filter(|c| {
-                    legate::decide(&audit, &snapshot, &verified, &assignments, c)
-                        .unwrap()
-                        .allow
-                })
+                .filter(|c| decider.decide(c).unwrap().allow)
                 .count()
         })
     });

@@ -36,7 +36,11 @@ async fn main() {
     );
     let config = Config::parse(&toml, Vec::new()).expect("config");
     let store = Arc::new(policy::PolicyStore::open(dir.path().to_path_buf(), "Shop").unwrap());
-    let watcher = policy::spawn_watcher(store.clone(), &config.policies);
+    let watcher = policy::spawn_watcher(
+        store.clone(),
+        config.policies.debounce(),
+        config.policies.check_every(),
+    );
 
     let mut samples = Vec::with_capacity(rounds);
     for round in 0..rounds {

@@ -18,7 +18,6 @@
 use std::{
     fs::OpenOptions,
     io::{self, BufWriter, Write},
-    path::Path,
     sync::{
         atomic::{AtomicU64, Ordering},
         mpsc::{self, Receiver, SyncSender, TrySendError},
@@ -29,9 +28,7 @@ use std::{
 use serde::Serialize;
 
 use crate::{
-    decision::Decision,
-    policy::{rfc3339, Snapshot},
-    request::Check,
+    config::DecisionsTo, decision::Decision, policy::Snapshot, request::Check, shared::rfc3339,
     verify::VerifiedToken,
 };
 
@@ -177,17 +174,14 @@ pub struct DecisionLog {
 
 impl DecisionLog {
     /// Opens the destination named by `log.decisions`: `off` gives `None`, `stderr` the process's
-    /// stderr, anything else a file path, appended to (created when missing).
-    pub fn open(destination: &str) -> io::Result<Option<Self>> {
+    /// stderr, a file is appended to (created when missing).
+    pub fn open(destination: &DecisionsTo) -> io::Result<Option<Self>> {
         let out: Box<dyn Write + Send> = match destination {
-            "off" => return Ok(None),
-            "stderr" => Box::new(io::stderr()),
-            path => Box::new(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(Path::new(path))?,
-            ),
+            DecisionsTo::Off => return Ok(None),
+            DecisionsTo::Stderr => Box::new(io::stderr()),
+            DecisionsTo::File(path) => {
+                Box::new(OpenOptions::new().create(true).append(true).open(path)?)
+            }
         };
         Self::to_writer(out).map(Some)
     }

@@ -28,7 +28,12 @@ impl Decision {
 
     /// `"allow"` or `"deny"`.
     pub fn as_str(&self) -> &'static str {
-        if self.allow {
+        Self::word(self.allow)
+    }
+
+    /// The word for an allow (`true`) or a deny: the only place that spells them.
+    pub fn word(allow: bool) -> &'static str {
+        if allow {
             "allow"
         } else {
             "deny"
@@ -37,7 +42,7 @@ impl Decision {
 }
 
 fn allow_or_deny<S: serde::Serializer>(allow: &bool, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(if *allow { "allow" } else { "deny" })
+    s.serialize_str(Decision::word(*allow))
 }
 
 #[cfg(test)]

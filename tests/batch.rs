@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{order, product, TestApp};
-use legate::batch::BLOCKING_AT;
+use legate::decide::batch::BLOCKING_AT;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

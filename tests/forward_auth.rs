@@ -456,6 +456,32 @@ async fn a_route_naming_what_the_schema_lacks_stops_start_up() {
     );
 }
 
+/// The route table is compiled once, at start-up: a malformed route is a start-up problem (the
+/// config parser only reads routes), listed with every other one.
+#[tokio::test]
+async fn a_malformed_route_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    common::copy_policies(&dir.path().join("policies"));
+    let keys = common::Keys::generate();
+    std::fs::write(dir.path().join("idp-jwks.json"), keys.jwks().to_string()).unwrap();
+    let mut table = common::base_config(dir.path(), "127.0.0.1:1".parse().unwrap());
+    table["issue"].as_table_mut().unwrap().remove("keys");
+    table.insert(
+        "routes".into(),
+        toml::Value::Array(vec![toml::Value::Table(
+            r#"method = "GET"
+               path = "orders"
+               action = "viewOrder"
+               resource = { type = "Order", id = "{order}" }"#
+                .parse()
+                .unwrap(),
+        )]),
+    );
+    let config = legate::config::Config::parse(&table.to_string(), Vec::new()).unwrap();
+    let err = legate::app::build(config).await.unwrap_err().to_string();
+    assert!(err.contains("[[routes]] #1 (GET orders): `path`"), "{err}");
+}
+
 #[test]
 fn the_envoy_example_asks_the_shape_tested_above_and_strips_client_copies() {
     // Envoy is not in Debian, so examples/envoy.yaml is not run; at least keep it in step with

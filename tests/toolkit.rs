@@ -107,23 +107,25 @@ fn the_shipped_tests_cover_every_shipped_policy_both_ways() {
     let snapshot = legate::policy::load(&shipped(), "Shop").unwrap();
     let mut cases = Vec::new();
     for e in std::fs::read_dir(shipped().join("tests")).unwrap() {
-        let suite = legate::suite::read_suite(&e.unwrap().path()).unwrap();
+        let suite = legate::toolkit::read_suite(&e.unwrap().path()).unwrap();
         cases.extend(suite.cases);
     }
     for p in &snapshot.files {
         // An allow this policy decides...
         let allows: Vec<_> = cases
             .iter()
-            .filter(|c| c.expect == legate::suite::Expect::Allow)
+            .filter(|c| c.expect == legate::toolkit::Expect::Allow)
             .filter(|c| c.policies.as_ref().is_some_and(|ps| ps.contains(&p.id)))
             .collect();
         assert!(!allows.is_empty(), "no allow case names {}", p.id);
         // ...and a deny of the same action on the same resource type.
         for a in allows {
             assert!(
-                cases.iter().any(|c| c.expect == legate::suite::Expect::Deny
-                    && c.action == a.action
-                    && c.resource.kind == a.resource.kind),
+                cases
+                    .iter()
+                    .any(|c| c.expect == legate::toolkit::Expect::Deny
+                        && c.action == a.action
+                        && c.resource.kind == a.resource.kind),
                 "no deny case for {} {} (policy {})",
                 a.action,
                 a.resource.kind,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use cedar_policy::{EntityId, EntityUid};
 
 use super::{Assignments, EntitySource, Error};
-use crate::{policy::Snapshot, verify::CustomerId, BoxFuture};
+use crate::{policy::Snapshot, shared::BoxFuture, verify::CustomerId};
 
 /// Reads `entities.json` as loaded into the snapshot. Never fails.
 #[derive(Debug, Clone, Copy, Default)]

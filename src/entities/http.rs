@@ -17,7 +17,10 @@ use serde_json::{json, Map, Value};
 
 use super::{Assignments, EntitySource, Error};
 use crate::{
-    config::EntitiesConfig, issue::Clock, policy::Snapshot, verify::CustomerId, BoxFuture,
+    config::EntitiesConfig,
+    policy::Snapshot,
+    shared::{BoxFuture, Clock},
+    verify::CustomerId,
 };
 
 /// Everything but RFC 3986 unreserved characters is escaped, `/` included: the customer id is one
@@ -213,7 +216,7 @@ impl EntitySource for HttpSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{config::EntitySourceKind, issue::SystemClock};
+    use crate::{config::EntitySourceKind, shared::SystemClock};
 
     fn source(url: &str) -> HttpSource {
         let config = EntitiesConfig {
@@ -253,11 +256,7 @@ mod tests {
 
     #[test]
     fn records_become_schema_typed_legal_entities() {
-        let snapshot = crate::policy::load(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
-            "Shop",
-        )
-        .unwrap();
+        let snapshot = crate::policy::shipped();
         let records: Vec<LegalEntityRecord> = serde_json::from_value(json!([
             {"id": "LE-7", "name": "Seven", "segments": ["retail"]},
             {"id": "LE-8", "extra": true}

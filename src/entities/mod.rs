@@ -4,11 +4,10 @@
 //! In: the current policy snapshot and a customer id. Out: [`Assignments`] or an [`Error`] when the
 //! source cannot answer. Two sources sit behind [`EntitySource`]: [`FileSource`] reads the snapshot's
 //! `entities.json` (so it reloads with the policies), [`HttpSource`] asks the customer-management
-//! service and caches the answer. [`select`] asks the policies which entities a customer may select.
+//! service and caches the answer.
 
 mod file;
 mod http;
-pub mod select;
 
 pub use file::FileSource;
 pub use http::{HttpSource, LegalEntityRecord};
@@ -18,7 +17,7 @@ use std::sync::Arc;
 
 use cedar_policy::{Entity, EntityUid};
 
-use crate::{policy::Snapshot, verify::CustomerId, BoxFuture};
+use crate::{policy::Snapshot, shared::BoxFuture, verify::CustomerId};
 
 /// What the entity source knows about one customer.
 #[derive(Debug, Clone, Default)]

@@ -10,7 +10,7 @@ use super::{
     error::ApiError,
     extract::{AppJson, Verified},
 };
-use crate::{app::AppState, decision::Decision, request::Check};
+use crate::{decision::Decision, request::Check, state::AppState};
 
 /// Answer to one check.
 #[derive(Debug, Serialize)]
@@ -27,9 +27,10 @@ pub async fn authorize(
     Verified(token): Verified,
     AppJson(check): AppJson<Check>,
 ) -> Result<AppJson<AuthorizeAnswer>, ApiError> {
-    let snapshot = state.policies.snapshot();
-    let assignments = state.entities.assignments(&snapshot, &token.customer).await;
-    let decision = crate::decide(&state.audit, &snapshot, &token, &assignments, &check)
+    let decision = state
+        .decider(&token)
+        .await
+        .decide(&check)
         .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     Ok(AppJson(AuthorizeAnswer {
         decision,
@@ -68,14 +69,18 @@ pub async fn authorize_batch(
         });
     }
     let snapshot = state.policies.snapshot();
-    let assignments = state.entities.assignments(&snapshot, &token.customer).await;
+    let data = state
+        .entities
+        .assignments(&snapshot, &token.customer)
+        .await
+        .into();
     let principal = token.customer.0.clone();
     let legal_entity_id = token.legal_entity.as_ref().map(|l| l.0.clone());
-    let results = crate::batch::decide_all_off_workers(
-        state.audit.clone(),
+    let results = crate::decide::batch::decide_off_workers(
         snapshot,
+        data,
         Arc::new(token),
-        assignments,
+        state.audit.clone(),
         body.checks,
     )
     .await;

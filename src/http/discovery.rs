@@ -6,7 +6,7 @@ use axum::{extract::State, http::header, response::IntoResponse};
 use serde_json::{json, Value};
 
 use super::{extract::AppJson, token::TOKEN_EXCHANGE};
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// `GET /.well-known/jwks.json`
 pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {

@@ -51,7 +51,7 @@ pub enum ApiError {
     /// 405 `method_not_allowed`.
     #[error("method not allowed on this endpoint")]
     MethodNotAllowed,
-    /// 408 `timeout`.
+    /// 408 `request_timeout`.
     #[error("request took too long")]
     Timeout,
     /// 503 `not_ready`.
@@ -133,7 +133,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::Timeout => "timeout",
+            ApiError::Timeout => "request_timeout",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Internal(_) => "internal",
             ApiError::InvalidGrant(_) => "invalid_grant",

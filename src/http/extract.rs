@@ -9,7 +9,7 @@ use axum::{
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::error::ApiError;
-use crate::{app::AppState, verify::VerifiedToken};
+use crate::{state::AppState, verify::VerifiedToken};
 
 /// The raw token from `Authorization: Bearer <token>` (scheme case-insensitive).
 #[derive(Debug)]

@@ -25,9 +25,10 @@ use super::{
     extract::{bearer_token, verify_token, AppJson},
 };
 use crate::{
-    app::AppState,
+    config::Unmatched,
     decision::Decision,
     routes::{self, Route},
+    state::AppState,
     verify::VerifiedToken,
 };
 
@@ -88,7 +89,7 @@ async fn decide<'a>(
     let segments = routes::segments(uri).map_err(|e| ApiError::Forbidden(e.to_string()))?;
     let path = uri.split(['?', '#']).next().unwrap_or_default();
     let Some(m) = state.routes.find(method, &segments) else {
-        if state.config.forward_auth.unmatched == "allow" {
+        if state.config.forward_auth.unmatched == Unmatched::Allow {
             let allow = Decision {
                 allow: true,
                 policies: Vec::new(),
@@ -103,10 +104,11 @@ async fn decide<'a>(
     let check = m
         .check(&token.customer, token.legal_entity.as_ref())
         .map_err(|e| ApiError::Forbidden(format!("{method} {path}: {e}")))?;
-    let snapshot = state.policies.snapshot();
-    let assignments = state.entities.assignments(&snapshot, &token.customer).await;
     // A check the schema rejects (say, after a policy reload) is a deny, recorded as one.
-    let decision = crate::decide(&state.audit, &snapshot, token, &assignments, &check)
+    let decision = state
+        .decider(token)
+        .await
+        .decide(&check)
         .unwrap_or_else(|e| Decision::deny(e.to_string()));
     if !decision.allow {
         return Err(ApiError::Forbidden(format!(

@@ -9,9 +9,11 @@ use super::{
     extract::{AppJson, Verified},
 };
 use crate::{
-    app::AppState,
-    entities::select::{selectable, Selectable},
-    request::Principal,
+    decide::{
+        select::{selectable, Selectable},
+        EntityData,
+    },
+    state::AppState,
 };
 
 /// `{"customer_id", "legal_entity_id", "legal_entities": [{"id", "name"}]}`
@@ -27,12 +29,13 @@ pub async fn me(
     State(state): State<AppState>,
     Verified(token): Verified,
 ) -> Result<AppJson<MeAnswer>, ApiError> {
-    let snapshot = state.policies.snapshot();
-    let assignments = state
-        .entities
-        .assignments(&snapshot, &token.customer)
-        .await?;
-    let legal_entities = selectable(&snapshot, &Principal::from(&token), &assignments);
+    // The picker lists what may be selected; it decides nothing, so nothing is recorded.
+    let decider = state.decider(&token).await.unrecorded();
+    let assignments = match decider.entity_data() {
+        EntityData::Known(a) => a.clone(),
+        EntityData::Unavailable(e) => return Err(e.clone().into()),
+    };
+    let legal_entities = selectable(&decider, &assignments);
     Ok(AppJson(MeAnswer {
         customer_id: token.customer.0,
         legal_entity_id: token.legal_entity.map(|l| l.0),

@@ -9,7 +9,7 @@ use axum::{
 use serde_json::{json, Value};
 
 use super::{error::ApiError, extract::AppJson};
-use crate::{app::AppState, policy::rfc3339};
+use crate::{shared::rfc3339, state::AppState};
 
 /// `GET /healthz`: the process answers.
 pub async fn healthz() -> AppJson<Value> {

@@ -15,8 +15,8 @@ use super::{
     extract::{AppJson, MaybeBearer},
 };
 use crate::{
-    app::AppState,
     issue::{Grant, Issued, RefreshRequest},
+    state::AppState,
     verify::LegalEntityId,
 };
 
@@ -86,13 +86,12 @@ async fn reissue(
     grant: Grant,
     target: Option<LegalEntityId>,
 ) -> Result<Issued, crate::issue::Error> {
-    let snapshot = state.policies.snapshot();
     state
         .issuer
         .refresh(RefreshRequest {
             grant,
             target,
-            snapshot: &snapshot,
+            snapshot: state.policies.snapshot(),
             entities: state.entities.as_ref(),
             verifier: &state.verifier,
         })

@@ -6,13 +6,12 @@
 //! the HTTP layer calls; `refresh` holds the flow, `mint` the token contents, `rotation` the
 //! use-once state of refresh tokens, `keys` the signing keys and `clock` the time.
 
-mod clock;
 pub mod keys;
 mod mint;
 mod refresh;
 pub mod rotation;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use crate::shared::{Clock, ManualClock, SystemClock};
 pub use keys::{KeyError, KeyRing, SigningKey};
 pub use refresh::{Grant, RefreshRequest};
 pub use rotation::{MemoryStore, RedisStore, RotationStore, Standing, StoreError};
@@ -180,10 +179,7 @@ impl Issuer {
             refresh_ttl: config.issue.refresh_ttl_secs,
             max_session: config.issue.max_session_secs,
             leeway: config.claims.leeway_secs,
-            names: ClaimNames {
-                customer: config.claims.customer.clone(),
-                legal_entity: config.claims.legal_entity.clone(),
-            },
+            names: ClaimNames::from(&config.claims),
             keys,
             verify_keys,
             clock,
@@ -201,11 +197,6 @@ impl Issuer {
     /// The signing keys.
     pub fn keys(&self) -> &KeyRing {
         &self.keys
-    }
-
-    /// The rotation state.
-    pub fn rotation(&self) -> &Arc<dyn RotationStore> {
-        &self.rotation
     }
 
     /// Token pairs minted by this process so far.

@@ -13,12 +13,14 @@ use serde_json::{Map, Value};
 use super::{
     mint::Session, rotation::FAMILY_CLAIM, Error, GrantError, Issued, Issuer, Standing, REFRESH_TYP,
 };
+use std::sync::Arc;
+
 use crate::{
     audit::TokenEvent,
-    entities::{select, EntitySource},
+    decide::{select, Decider, EntityData},
+    entities::EntitySource,
     policy::Snapshot,
-    request::Principal,
-    verify::{CustomerId, LegalEntityId, Verifier, MAX_TOKEN_BYTES},
+    verify::{LegalEntityId, VerifiedToken, Verifier, MAX_TOKEN_BYTES},
 };
 
 /// What the caller presents.
@@ -47,7 +49,7 @@ pub struct RefreshRequest<'a> {
     /// The legal entity to act for; `None` keeps the presented token's (re-validated).
     pub target: Option<LegalEntityId>,
     /// The policies to ask.
-    pub snapshot: &'a Snapshot,
+    pub snapshot: Arc<Snapshot>,
     /// Assignments and legal-entity data.
     pub entities: &'a dyn EntitySource,
     /// Verifies presented access tokens.
@@ -56,15 +58,13 @@ pub struct RefreshRequest<'a> {
 
 /// The presented token, read.
 struct Presented {
-    customer: CustomerId,
-    legal_entity: Option<LegalEntityId>,
+    /// What it says, as verification maps it (customer, legal entity, claims, `jti`).
+    token: VerifiedToken,
     auth_time: u64,
-    claims: Map<String, Value>,
     /// `(family, jti)` of a presented refresh token.
     refresh: Option<(String, String)>,
     /// The family of a presented legate access token, continued by the new tokens.
     family: Option<String>,
-    jti: Option<String>,
 }
 
 impl Issuer {
@@ -82,35 +82,14 @@ impl Issuer {
         result
     }
 
+    /// The flow, step by step: read what is presented, check its standing, check the target,
+    /// use the refresh token up (or start a family), mint.
     async fn run(&self, req: RefreshRequest<'_>, event: &mut TokenEvent) -> Result<Issued, Error> {
         let now = self.clock.now();
-        let presented = match &req.grant {
-            Grant::RefreshToken(t) => self.read_refresh(t, now)?,
-            Grant::AccessToken(t) => {
-                let v = req.verifier.verify(t).await.map_err(Error::InvalidToken)?;
-                let family = (v.issuer == self.issuer)
-                    .then(|| v.claims.get(FAMILY_CLAIM).and_then(Value::as_str))
-                    .flatten()
-                    .map(str::to_string);
-                let auth_time = v
-                    .time_claim("auth_time")
-                    .or_else(|| v.time_claim("iat"))
-                    .unwrap_or(now)
-                    .min(now);
-                Presented {
-                    customer: v.customer,
-                    legal_entity: v.legal_entity,
-                    auth_time,
-                    claims: v.claims,
-                    refresh: None,
-                    family,
-                    jti: v.jti,
-                }
-            }
-        };
-        event.customer = Some(presented.customer.0.clone());
-        event.from_entity = presented.legal_entity.as_ref().map(|l| l.0.clone());
-        event.old_jti = presented.jti.clone();
+        let presented = self.present(&req, now).await?;
+        event.customer = Some(presented.token.customer.0.clone());
+        event.from_entity = presented.token.legal_entity.as_ref().map(|l| l.0.clone());
+        event.old_jti = presented.token.jti.clone();
         event.family = presented
             .refresh
             .as_ref()
@@ -122,57 +101,19 @@ impl Issuer {
             return Err(GrantError::SessionEnded.into());
         }
         if let Some((family, jti)) = &presented.refresh {
-            match self.rotation.peek(family, jti).await? {
-                Standing::Fresh => {}
-                Standing::Used => {
-                    self.rotation.revoke(family).await?;
-                    return Err(GrantError::Reused.into());
-                }
-                Standing::Revoked => return Err(GrantError::Revoked.into()),
-                Standing::Unknown => return Err(GrantError::UnknownSession.into()),
-            }
+            self.check_standing(family, jti).await?;
         }
-
-        let target = req.target.clone().or(presented.legal_entity.clone());
+        let target = req.target.clone().or(presented.token.legal_entity.clone());
         event.to_entity = target.as_ref().map(|l| l.0.clone());
         if let Some(target) = &target {
-            let assignments = req
-                .entities
-                .assignments(req.snapshot, &presented.customer)
-                .await?;
-            let principal = Principal {
-                customer: presented.customer.clone(),
-                legal_entity: presented.legal_entity.clone(),
-                claims: presented.claims.clone(),
-            };
-            let decision = select::may_select(req.snapshot, &principal, Some(&assignments), target);
-            if !decision.allow {
-                return Err(Error::NotAssigned(target.clone()));
-            }
+            self.check_target(&req, &presented.token, target).await?;
         }
-
-        let ttl = session_end - now;
-        let family = match (&presented.refresh, &presented.family) {
-            (Some((family, jti)), _) => match self.rotation.consume(family, jti).await? {
-                Standing::Fresh => family.clone(),
-                Standing::Used => return Err(GrantError::Reused.into()),
-                Standing::Revoked => return Err(GrantError::Revoked.into()),
-                Standing::Unknown => return Err(GrantError::UnknownSession.into()),
-            },
-            // A legate access token whose family the verifier found active: stay in it, so a
-            // later reuse anywhere in the family revokes these tokens too.
-            (None, Some(family)) => family.clone(),
-            (None, None) => {
-                let family = uuid::Uuid::new_v4().to_string();
-                self.rotation.start(&family, ttl).await?;
-                family
-            }
-        };
+        let family = self.continue_family(&presented, session_end - now).await?;
         event.family = Some(family.clone());
 
         let session = Session {
-            extra: self.carry_over(&presented.claims, req.snapshot.customer_attrs.keys()),
-            customer: presented.customer,
+            extra: self.carry_over(&presented.token.claims, req.snapshot.customer_attrs.keys()),
+            customer: presented.token.customer,
             legal_entity: target.clone(),
             auth_time: presented.auth_time,
             family,
@@ -188,9 +129,91 @@ impl Issuer {
         })
     }
 
-    /// Verifies a refresh token: legate's key, `typ: rt+jwt`, `iss` and `aud` both legate's issuer,
-    /// `exp`/`nbf` against the injected clock.
-    fn read_refresh(&self, token: &str, now: u64) -> Result<Presented, GrantError> {
+    /// Reads the presented token: a refresh token against legate's keys, an access token through
+    /// the verifier.
+    async fn present(&self, req: &RefreshRequest<'_>, now: u64) -> Result<Presented, Error> {
+        match &req.grant {
+            Grant::RefreshToken(t) => Ok(self.read_refresh(t, now)?),
+            Grant::AccessToken(t) => {
+                let v = req.verifier.verify(t).await.map_err(Error::InvalidToken)?;
+                let family = (v.issuer == self.issuer)
+                    .then(|| v.claims.get(FAMILY_CLAIM).and_then(Value::as_str))
+                    .flatten()
+                    .map(str::to_string);
+                let auth_time = v
+                    .time_claim("auth_time")
+                    .or_else(|| v.time_claim("iat"))
+                    .unwrap_or(now)
+                    .min(now);
+                Ok(Presented {
+                    token: v,
+                    auth_time,
+                    refresh: None,
+                    family,
+                })
+            }
+        }
+    }
+
+    /// A presented refresh token must be fresh; a used one revokes its family here, whatever else
+    /// is wrong with the request.
+    async fn check_standing(&self, family: &str, jti: &str) -> Result<(), Error> {
+        match self.rotation.peek(family, jti).await? {
+            Standing::Fresh => Ok(()),
+            Standing::Used => {
+                self.rotation.revoke(family).await?;
+                Err(GrantError::Reused.into())
+            }
+            Standing::Revoked => Err(GrantError::Revoked.into()),
+            Standing::Unknown => Err(GrantError::UnknownSession.into()),
+        }
+    }
+
+    /// The policies must let the customer select `target`, asked with the entity source's data
+    /// through the one decision path (and recorded there); no answer from the source is a 503.
+    async fn check_target(
+        &self,
+        req: &RefreshRequest<'_>,
+        token: &VerifiedToken,
+        target: &LegalEntityId,
+    ) -> Result<(), Error> {
+        let decider = Decider::fetch(req.snapshot.clone(), req.entities, token, &self.audit).await;
+        if let EntityData::Unavailable(e) = decider.entity_data() {
+            return Err(e.clone().into());
+        }
+        if !select::may_select(&decider, target).allow {
+            return Err(Error::NotAssigned(target.clone()));
+        }
+        Ok(())
+    }
+
+    /// Uses the refresh token up (atomically: of two simultaneous refreshes one wins), stays in
+    /// a presented access token's family, or starts a new family living `ttl` seconds.
+    async fn continue_family(&self, presented: &Presented, ttl: u64) -> Result<String, Error> {
+        match (&presented.refresh, &presented.family) {
+            (Some((family, jti)), _) => match self.rotation.consume(family, jti).await? {
+                Standing::Fresh => Ok(family.clone()),
+                Standing::Used => Err(GrantError::Reused.into()),
+                Standing::Revoked => Err(GrantError::Revoked.into()),
+                Standing::Unknown => Err(GrantError::UnknownSession.into()),
+            },
+            // A legate access token whose family the verifier found active: stay in it, so a
+            // later reuse anywhere in the family revokes these tokens too.
+            (None, Some(family)) => Ok(family.clone()),
+            (None, None) => {
+                let family = uuid::Uuid::new_v4().to_string();
+                self.rotation.start(&family, ttl).await?;
+                Ok(family)
+            }
+        }
+    }
+
+    /// A refresh token's header, checked (size, no `crit`, `typ: rt+jwt`), and the key of legate's
+    /// that its `kid` names for its `alg`.
+    fn refresh_key(
+        &self,
+        token: &str,
+    ) -> Result<(jsonwebtoken::Header, &crate::verify::VerifyKey), GrantError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(GrantError::Malformed("larger than 8 KiB"));
         }
@@ -213,6 +236,13 @@ impl Issuer {
             .ok_or(GrantError::NotIssuedHere)?;
         key.check(header.alg)
             .map_err(|_| GrantError::NotIssuedHere)?;
+        Ok((header, key))
+    }
+
+    /// Verifies a refresh token: legate's key, `typ: rt+jwt`, `iss` and `aud` both legate's issuer,
+    /// `exp`/`nbf` against the injected clock.
+    fn read_refresh(&self, token: &str, now: u64) -> Result<Presented, GrantError> {
+        let (header, key) = self.refresh_key(token)?;
         let mut v = Validation::new(header.alg);
         v.leeway = 0;
         v.validate_exp = false;
@@ -244,19 +274,17 @@ impl Issuer {
         if num("nbf").is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
             return Err(GrantError::NotYetValid);
         }
-        let customer = text(&self.names.customer).ok_or(GrantError::Malformed("customer"))?;
         let family = text(FAMILY_CLAIM).ok_or(GrantError::Malformed("sid"))?;
         let jti = text("jti").ok_or(GrantError::Malformed("jti"))?;
         let auth_time = num("auth_time").ok_or(GrantError::Malformed("auth_time"))?;
-        let legal_entity = text(&self.names.legal_entity).map(LegalEntityId);
+        let token =
+            VerifiedToken::from_claims(self.issuer.clone(), header.kid, claims, &self.names)
+                .map_err(|_| GrantError::Malformed("customer"))?;
         Ok(Presented {
-            customer: CustomerId(customer),
-            legal_entity,
+            token,
             auth_time,
-            refresh: Some((family, jti.clone())),
+            refresh: Some((family, jti)),
             family: None,
-            jti: Some(jti),
-            claims,
         })
     }
 }

@@ -168,7 +168,7 @@ impl PolicyStore {
     pub fn reload(&self) -> Result<bool, LoadError> {
         let result = load_settled(&self.dir, &self.namespace);
         let status = |ok: bool, error: Option<&LoadError>| ReloadStatus {
-            at: rfc3339(SystemTime::now()),
+            at: crate::shared::rfc3339(SystemTime::now()),
             ok,
             error: error.map(LoadError::to_string),
             problems: error.map(|e| e.problems.clone()).unwrap_or_default(),
@@ -195,40 +195,13 @@ impl PolicyStore {
     }
 }
 
-/// Formats a time as RFC 3339 UTC with seconds.
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil-from-days (H. Hinnant), valid for the Unix era.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
+/// The shipped policies (`policies/` in the repository, namespace `Shop`), loaded: what unit
+/// tests across the crate decide against.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
-        assert_eq!(rfc3339(t), "2026-11-18T11:06:40Z");
-    }
+pub(crate) fn shipped() -> Snapshot {
+    load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+        "Shop",
+    )
+    .expect("the shipped policies load")
 }

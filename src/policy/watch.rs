@@ -36,7 +36,6 @@ use tokio::{
 };
 
 use super::{fingerprint, PolicyStore, CONFIGMAP_DATA_LINK, ENTITIES_FILE, SCHEMA_FILE};
-use crate::config::PoliciesConfig;
 
 /// Wake-ups waiting to be handled; a burst collapses into one reload, so a few slots are plenty.
 const CHANNEL_SLOTS: usize = 16;
@@ -81,8 +80,13 @@ impl Drop for WatchHandle {
 
 /// Starts watching `store`'s directory; reloads it on every relevant change, on
 /// [`WatchHandle::reload_trigger`] and, when the content hash changed, every
-/// `config.check_interval_secs` (0 = no periodic check).
-pub fn spawn_watcher(store: Arc<PolicyStore>, config: &PoliciesConfig) -> WatchHandle {
+/// `check_every` (`policies.check_interval_secs`; `None` = no periodic check). `debounce` is how
+/// long a burst of file events may settle (`policies.debounce_ms`).
+pub fn spawn_watcher(
+    store: Arc<PolicyStore>,
+    debounce: Duration,
+    check_every: Option<Duration>,
+) -> WatchHandle {
     let (wake, rx) = mpsc::channel(CHANNEL_SLOTS);
     let (stop, stopped) = oneshot::channel();
     let dir = std::path::absolute(store.dir()).unwrap_or_else(|_| store.dir().to_path_buf());
@@ -90,9 +94,8 @@ pub fn spawn_watcher(store: Arc<PolicyStore>, config: &PoliciesConfig) -> WatchH
         parent: dir.parent().map(Path::to_path_buf),
         dir,
         store,
-        debounce: Duration::from_millis(config.debounce_ms.max(1)),
-        check_every: (config.check_interval_secs > 0)
-            .then(|| Duration::from_secs(config.check_interval_secs)),
+        debounce: debounce.max(Duration::from_millis(1)),
+        check_every,
         wake: wake.clone(),
         rx,
         rearm: Arc::new(AtomicBool::new(false)),

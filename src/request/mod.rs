@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use crate::{
     entities::Assignments,
     policy::Snapshot,
-    verify::{CustomerId, LegalEntityId},
+    verify::{CustomerId, LegalEntityId, VerifiedToken},
 };
 
 /// One authorization question, as the HTTP API and the CLI take it.
@@ -53,23 +53,23 @@ pub struct ResourceRef {
     pub attrs: Option<Map<String, Value>>,
 }
 
-/// Who is asking: what the token says.
-#[derive(Debug, Clone)]
-pub struct Principal {
+/// Who is asking: what the token says, borrowed from it.
+#[derive(Debug, Clone, Copy)]
+pub struct Principal<'a> {
     /// The customer.
-    pub customer: CustomerId,
+    pub customer: &'a CustomerId,
     /// The selected legal entity.
-    pub legal_entity: Option<LegalEntityId>,
+    pub legal_entity: Option<&'a LegalEntityId>,
     /// The token's claims, for attribute mapping.
-    pub claims: Map<String, Value>,
+    pub claims: &'a Map<String, Value>,
 }
 
-impl From<&crate::verify::VerifiedToken> for Principal {
-    fn from(t: &crate::verify::VerifiedToken) -> Self {
+impl<'a> From<&'a VerifiedToken> for Principal<'a> {
+    fn from(t: &'a VerifiedToken) -> Self {
         Self {
-            customer: t.customer.clone(),
-            legal_entity: t.legal_entity.clone(),
-            claims: t.claims.clone(),
+            customer: &t.customer,
+            legal_entity: t.legal_entity.as_ref(),
+            claims: &t.claims,
         }
     }
 }
@@ -108,97 +108,61 @@ pub enum Error {
 /// builds a principal with no parents, so no assignment-dependent permit applies.
 pub fn build(
     snapshot: &Snapshot,
-    principal: &Principal,
+    principal: &Principal<'_>,
     assignments: Option<&Assignments>,
     check: &Check,
 ) -> Result<(Request, Entities), Error> {
-    Base::new(snapshot, principal, assignments)?.build(check)
+    if !snapshot.actions.contains_key(&check.action) {
+        return Err(Error::UnknownAction(check.action.clone()));
+    }
+    Base::new(snapshot, principal, assignments)?.build(snapshot, check)
 }
 
-/// What every check of one token shares, built once per request or batch: the principal entity
-/// (parents, claim attributes), the entity source's entities and the selected legal entity with its
-/// ancestors. [`Base::build`] adds one check's action, resource and context.
-#[derive(Debug)]
-pub struct Base<'s> {
-    snapshot: &'s Snapshot,
+/// What every check of one token shares, built once per decider (a request or a whole batch): the
+/// principal entity (parents, claim attributes), the entity source's entities and the selected legal
+/// entity with what the snapshot knows of it. [`Base::build`] adds one check's action, resource and
+/// context. Only valid with the snapshot it was built from.
+#[derive(Debug, Clone)]
+pub struct Base {
     principal: EntityUid,
     legal_entity: Option<EntityUid>,
     slice: Slice,
 }
 
-impl<'s> Base<'s> {
+impl Base {
     /// The shared part for `principal` (see [`build`]).
     pub fn new(
-        snapshot: &'s Snapshot,
-        principal: &Principal,
-        assignments: Option<&Assignments>,
-    ) -> Result<Self, Error> {
-        Self::from_parts(
-            snapshot,
-            &principal.customer,
-            principal.legal_entity.as_ref(),
-            &principal.claims,
-            assignments,
-        )
-    }
-
-    /// [`Base::new`] from a verified token, without copying its claims.
-    pub fn for_token(
-        snapshot: &'s Snapshot,
-        token: &crate::verify::VerifiedToken,
-        assignments: Option<&Assignments>,
-    ) -> Result<Self, Error> {
-        Self::from_parts(
-            snapshot,
-            &token.customer,
-            token.legal_entity.as_ref(),
-            &token.claims,
-            assignments,
-        )
-    }
-
-    fn from_parts(
-        snapshot: &'s Snapshot,
-        customer: &CustomerId,
-        legal_entity: Option<&LegalEntityId>,
-        claims: &Map<String, Value>,
+        snapshot: &Snapshot,
+        principal: &Principal<'_>,
         assignments: Option<&Assignments>,
     ) -> Result<Self, Error> {
         let mut slice = Slice::default();
         let customer_type = snapshot
             .entity_type("Customer")
             .ok_or_else(|| Error::UnknownType("Customer".into()))?;
-        let principal_uid = uid(customer_type, &customer.0);
-        slice.add_principal(snapshot, &principal_uid, claims, assignments);
+        let principal_uid = uid(customer_type, &principal.customer.0);
+        slice.add_principal(snapshot, &principal_uid, principal.claims, assignments);
 
-        let legal_entity = match legal_entity {
-            Some(le) => {
-                let t = snapshot
-                    .entity_type("LegalEntity")
-                    .ok_or_else(|| Error::UnknownType("LegalEntity".into()))?;
-                let le_uid = uid(t, &le.0);
-                slice.add_known(snapshot, &le_uid);
-                Some(le_uid)
-            }
-            None => None,
-        };
+        let legal_entity = principal
+            .legal_entity
+            .map(|le| selected(snapshot, le, &mut slice))
+            .transpose()?;
         Ok(Self {
-            snapshot,
             principal: principal_uid,
             legal_entity,
             slice,
         })
     }
 
-    /// The Cedar request and entities for one `check`.
-    pub fn build(&self, check: &Check) -> Result<(Request, Entities), Error> {
-        let snapshot = self.snapshot;
+    /// The Cedar request and entities for one `check` against `snapshot` (the one this was built
+    /// from).
+    pub fn build(&self, snapshot: &Snapshot, check: &Check) -> Result<(Request, Entities), Error> {
         let action = snapshot
             .actions
             .get(&check.action)
             .ok_or_else(|| Error::UnknownAction(check.action.clone()))?
             .clone();
-        let mut slice = Slice(self.slice.0.clone());
+        let mut slice = self.slice.clone();
 
         let (resource_uid, resource_entity, referenced) =
             resource::build(snapshot, &check.resource)?;
@@ -237,12 +201,26 @@ impl<'s> Base<'s> {
     }
 }
 
+/// The selected legal entity's uid, added to the slice with what the snapshot knows of it.
+fn selected(
+    snapshot: &Snapshot,
+    le: &LegalEntityId,
+    slice: &mut Slice,
+) -> Result<EntityUid, Error> {
+    let t = snapshot
+        .entity_type("LegalEntity")
+        .ok_or_else(|| Error::UnknownType("LegalEntity".into()))?;
+    let le_uid = uid(t, &le.0);
+    slice.add_known(snapshot, &le_uid);
+    Ok(le_uid)
+}
+
 fn uid(t: cedar_policy::EntityTypeName, id: &str) -> EntityUid {
     EntityUid::from_type_name_and_id(t, cedar_policy::EntityId::new(id))
 }
 
 /// The entities one request needs, keyed by uid so nothing is added twice.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Slice(HashMap<EntityUid, Entity>);
 
 impl Slice {

@@ -186,29 +186,14 @@ fn normalize(snapshot: &Snapshot, v: &Value, refs: &mut Vec<EntityUid>) -> Resul
     }
 }
 
-/// Cedar's error text with its cause chain, on one line.
-pub(super) fn cedar_message(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_msg = s.to_string();
-        if !msg.contains(&s_msg) {
-            msg = format!("{msg}: {s_msg}");
-        }
-        src = s.source();
-    }
-    msg
-}
+pub(super) use crate::shared::error_chain as cedar_message;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn snapshot() -> Snapshot {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-        crate::policy::load(&dir, "Shop").unwrap()
-    }
+    use crate::policy::shipped as snapshot;
 
     /// Whenever the fast path builds an entity, Cedar's parser builds the same one.
     #[test]

@@ -1,36 +1,22 @@
 //! Building Cedar requests from checks against the shipped policies.
 
-use std::path::Path;
-
 use serde_json::json;
 
 use super::*;
 use crate::entities::FileSource;
-use crate::policy::{evaluate, load, Snapshot};
+use crate::policy::{evaluate, shipped as snapshot, Snapshot};
 
-fn snapshot() -> Snapshot {
-    load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
-        "Shop",
-    )
-    .unwrap()
-}
-
-fn principal(customer: &str, le: Option<&str>) -> Principal {
-    Principal {
-        customer: CustomerId(customer.into()),
-        legal_entity: le.map(|l| LegalEntityId(l.into())),
-        claims: Map::new(),
-    }
+fn principal(customer: &str, le: Option<&str>) -> VerifiedToken {
+    VerifiedToken::for_test(customer, le)
 }
 
 fn check(v: Value) -> Check {
     serde_json::from_value(v).unwrap()
 }
 
-fn decide(s: &Snapshot, p: &Principal, c: Value) -> crate::decision::Decision {
+fn decide(s: &Snapshot, p: &VerifiedToken, c: Value) -> crate::decision::Decision {
     let a = FileSource::lookup(s, &p.customer);
-    let (req, entities) = build(s, p, Some(&a), &check(c)).unwrap();
+    let (req, entities) = build(s, &p.into(), Some(&a), &check(c)).unwrap();
     evaluate(s, &req, &entities)
 }
 
@@ -69,7 +55,7 @@ fn caller_context_may_not_set_the_legal_entity() {
         "context": {"legalEntity": {"type": "LegalEntity", "id": "LE-1"}}}),
     );
     assert!(matches!(
-        build(&s, &principal("C-1", None), None, &c),
+        build(&s, &(&principal("C-1", None)).into(), None, &c),
         Err(Error::ContextLegalEntity)
     ));
 }
@@ -80,13 +66,13 @@ fn schema_errors_are_the_callers() {
     let p = principal("C-1", None);
     let unknown_action = check(json!({"action": "fly", "resource": {"type": "Order", "id": "O"}}));
     assert!(matches!(
-        build(&s, &p, None, &unknown_action),
+        build(&s, &(&p).into(), None, &unknown_action),
         Err(Error::UnknownAction(_))
     ));
     let unknown_type =
         check(json!({"action": "viewOrder", "resource": {"type": "Ship", "id": "O"}}));
     assert!(matches!(
-        build(&s, &p, None, &unknown_type),
+        build(&s, &(&p).into(), None, &unknown_type),
         Err(Error::UnknownType(_))
     ));
     let wrong_attr = check(
@@ -94,7 +80,7 @@ fn schema_errors_are_the_callers() {
         "attrs": {"owner": "C-1"}}}),
     );
     assert!(matches!(
-        build(&s, &p, None, &wrong_attr),
+        build(&s, &(&p).into(), None, &wrong_attr),
         Err(Error::Attributes(_))
     ));
     let wrong_resource = check(
@@ -102,7 +88,7 @@ fn schema_errors_are_the_callers() {
         "attrs": {"segments": []}}}),
     );
     assert!(matches!(
-        build(&s, &p, None, &wrong_resource),
+        build(&s, &(&p).into(), None, &wrong_resource),
         Err(Error::Request(_))
     ));
     let undeclared_context = check(
@@ -110,7 +96,7 @@ fn schema_errors_are_the_callers() {
         "context": {"channel": "web"}}),
     );
     assert!(matches!(
-        build(&s, &p, None, &undeclared_context),
+        build(&s, &(&p).into(), None, &undeclared_context),
         Err(Error::Context(_))
     ));
 }
@@ -162,10 +148,10 @@ fn assignments_come_from_the_entity_source_and_none_fails_closed() {
         parents: vec![le1],
         entities: Vec::new(),
     };
-    let (req, entities) = build(&s, &p, Some(&from_source), &order).unwrap();
+    let (req, entities) = build(&s, &(&p).into(), Some(&from_source), &order).unwrap();
     assert!(evaluate(&s, &req, &entities).allow);
     // C-1 is assigned to LE-1 in entities.json, but without the source's answer nothing is assumed.
     let p1 = principal("C-1", Some("LE-1"));
-    let (req, entities) = build(&s, &p1, None, &order).unwrap();
+    let (req, entities) = build(&s, &(&p1).into(), None, &order).unwrap();
     assert!(!evaluate(&s, &req, &entities).allow);
 }

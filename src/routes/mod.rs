@@ -2,7 +2,7 @@
 //!
 //! In: the `[[routes]]` table (compiled once; every bad entry is a configuration problem), then per
 //! request the original method and URI and the verified token's ids. Out: a [`Check`] for
-//! [`crate::decide`], or `None` when no route matches.
+//! the [`Decider`](crate::decide::Decider), or `None` when no route matches.
 //!
 //! Matching: the method must be equal (`*` matches any, and a `GET` route also answers `HEAD`); the
 //! path is compared segment by segment after [`path::segments`] has decoded and vetted it. A literal
@@ -10,16 +10,17 @@
 //! the rest of the path (one segment or more, joined with `/`). **The first route that matches
 //! wins**, in file order; a route that an earlier one always wins over is refused at start-up.
 
+mod config;
 mod path;
 mod template;
 
+pub use config::{RouteConfig, RouteResource};
 pub use path::{segments, PathError};
 pub use template::{AttrTemplate, RenderError, Template, Values, CUSTOMER, LEGAL_ENTITY};
 
 use axum::http::Method;
 
 use crate::{
-    config::RouteConfig,
     policy::Snapshot,
     request::{Check, ResourceRef},
     verify::{CustomerId, LegalEntityId},

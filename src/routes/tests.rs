@@ -1,7 +1,7 @@
 use serde_json::json;
 
+use super::RouteResource;
 use super::*;
-use crate::config::RouteResource;
 
 fn route(method: &str, path: &str, action: &str, kind: &str, id: &str) -> RouteConfig {
     RouteConfig {

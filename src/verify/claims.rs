@@ -56,7 +56,10 @@ pub struct VerifiedToken {
 }
 
 impl VerifiedToken {
-    pub(super) fn from_claims(
+    /// The token `claims` stand for, with the customer and legal entity read by `names`: what
+    /// verification makes of a token once its signature and lifetime are checked (`legate test`
+    /// and `legate authorize` use it for claims given by hand, the issuer for its refresh tokens).
+    pub fn from_claims(
         issuer: String,
         kid: Option<String>,
         claims: Map<String, Value>,
@@ -83,6 +86,22 @@ impl VerifiedToken {
             jti,
             claims,
         })
+    }
+
+    /// A token for `customer` (claim `sub`), optionally selecting `legal_entity` (unit tests).
+    #[cfg(test)]
+    pub(crate) fn for_test(customer: &str, legal_entity: Option<&str>) -> Self {
+        let mut claims = Map::new();
+        claims.insert("sub".into(), customer.into());
+        if let Some(le) = legal_entity {
+            claims.insert("legalEntityId".into(), le.into());
+        }
+        let names = ClaimNames {
+            customer: "sub".into(),
+            legal_entity: "legalEntityId".into(),
+        };
+        Self::from_claims("https://idp.test".into(), None, claims, &names)
+            .expect("a test token names its customer")
     }
 
     /// A numeric claim such as `iat` or `auth_time`.

@@ -146,10 +146,12 @@ impl Verifier {
 
     /// For each issuer whose key set could not be fetched at start, retries in the background
     /// (every `jwks_min_refresh_secs`) until it loads, so `/readyz` turns 200 without traffic.
-    pub fn spawn_key_retries(&self) {
+    /// The tasks live in the returned set: dropping or aborting it stops them (at shutdown).
+    pub fn spawn_key_retries(&self) -> tokio::task::JoinSet<()> {
+        let mut tasks = tokio::task::JoinSet::new();
         for issuer in self.issuers.values().filter(|i| !i.keys().loaded()) {
             let issuer = issuer.clone();
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 let pause = issuer
                     .keys()
                     .min_refresh()
@@ -161,6 +163,7 @@ impl Verifier {
                 tracing::info!(issuer = %issuer.issuer(), "key set loaded; issuer is ready");
             });
         }
+        tasks
     }
 
     /// Verifies `token` and maps its claims. A token verified before and still within its lifetime

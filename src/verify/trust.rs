@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde_json::{Map, Value};
 
 use super::{Error, KeySet};
-use crate::BoxFuture;
+use crate::shared::BoxFuture;
 
 /// Revocation state consulted after a token of an issuer verified (legate's own access tokens: is
 /// their session family still active?).

@@ -1,5 +1,6 @@
 //! Time, passed in: everything that checks `exp`, the maximum session, cache TTLs or rotation state
-//! asks a [`Clock`] instead of the system, so tests can move time instead of sleeping.
+//! asks a [`Clock`] instead of the system, so tests can move time instead of sleeping; and
+//! [`rfc3339`], the one way legate writes a time.
 
 use std::{
     fmt::Debug,
@@ -58,6 +59,31 @@ impl Clock for ManualClock {
     }
 }
 
+/// Formats a time as RFC 3339 UTC with seconds.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (H. Hinnant), valid for the Unix era.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +97,13 @@ mod tests {
         c.set(7);
         assert_eq!(c.now(), 7);
         assert!(SystemClock.now() > 1_700_000_000);
+    }
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        use std::time::Duration;
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(rfc3339(t), "2026-11-18T11:06:40Z");
     }
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::policy::PolicyStore;
+use crate::policy::{ClaimType, PolicyStore};
 
 fn shipped() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")

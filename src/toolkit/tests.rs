@@ -1,15 +1,10 @@
 //! Suite files against the shipped policies: passes, wrong expectations, entity overrides, formats.
 
-use std::path::Path;
-
+use super::suite::{read_suite, run_suite};
 use super::*;
 
-fn snapshot() -> Snapshot {
-    policy::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
-        "Shop",
-    )
-    .unwrap()
+fn snapshot() -> Arc<Snapshot> {
+    Arc::new(crate::policy::shipped())
 }
 
 fn names() -> ClaimNames {

@@ -23,32 +23,29 @@
 //! # [case.context] extra context keys; [[case.entities]] entities for this case only
 //! ```
 //!
-//! The check is decided exactly as `/v1/authorize` decides it ([`crate::decide`]), with the claims
-//! standing in for a verified token. The policy loader reads only `*.cedar` files, so suites in
-//! `tests/` are never taken for policies.
+//! The check is decided exactly as `/v1/authorize` decides it (through [`super::decide`]), with the
+//! claims standing in for a verified token. The policy loader reads only `*.cedar` files, so suites
+//! in `tests/` are never taken for policies.
 
 use std::{
     fmt,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
-use cedar_policy::Entity;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::{decide, token, with_entities, EntitySpec};
 use crate::{
-    audit::Audit,
-    entities::FileSource,
+    decision::Decision,
     policy::{self, LoadError, Snapshot},
-    request::{self, Check, ResourceRef},
-    verify::{ClaimNames, CustomerId, LegalEntityId, VerifiedToken},
+    request::{Check, ResourceRef},
+    verify::ClaimNames,
 };
 
 /// The directory under the policy directory that holds suite files.
 pub const TESTS_DIR: &str = "tests";
-
-/// The issuer a suite's claims are attributed to in the decision path.
-const TEST_ISSUER: &str = "legate-test";
 
 /// One suite file.
 #[derive(Debug, Deserialize)]
@@ -98,35 +95,6 @@ pub enum Expect {
     Deny,
 }
 
-/// An entity given in a suite (or to `legate authorize --entities`): `{type, id, attrs?,
-/// parents?}`, short type names allowed, references written `{type, id}`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EntitySpec {
-    /// Entity type, with or without the namespace.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Entity id.
-    pub id: String,
-    /// Attributes in Cedar JSON form.
-    #[serde(default)]
-    pub attrs: Map<String, Value>,
-    /// Parent entities (`Customer` → the legal entities it is assigned to).
-    #[serde(default)]
-    pub parents: Vec<EntityRef>,
-}
-
-/// `{type, id}`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EntityRef {
-    /// Entity type, with or without the namespace.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Entity id.
-    pub id: String,
-}
-
 /// A case that did not get what it expected, or a file that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
@@ -169,7 +137,7 @@ pub enum Error {
 
 /// Loads the policy directory `dir` and runs every suite file in `dir/tests/`.
 pub fn run_dir(dir: &Path, namespace: &str, names: &ClaimNames) -> Result<Report, Error> {
-    let snapshot = policy::load(dir, namespace)?;
+    let snapshot = Arc::new(policy::load(dir, namespace)?);
     let tests = dir.join(TESTS_DIR);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&tests)
         .map_err(|_| Error::NoSuites(tests.clone()))?
@@ -220,7 +188,7 @@ pub fn read_suite(path: &Path) -> Result<SuiteFile, String> {
 
 /// Runs one suite's cases against `snapshot`, adding to `report`.
 pub fn run_suite(
-    snapshot: &Snapshot,
+    snapshot: &Arc<Snapshot>,
     names: &ClaimNames,
     file: &str,
     suite: &SuiteFile,
@@ -237,9 +205,8 @@ pub fn run_suite(
             return;
         }
     };
-    let shared = shared.as_ref().unwrap_or(snapshot);
     for case in &suite.cases {
-        match run_case(shared, names, case) {
+        match run_case(&shared, names, case) {
             Ok(()) => report.passed.push(format!("{file}: {}", case.name)),
             Err(why) => report.failures.push(Failure {
                 file: file.into(),
@@ -251,46 +218,24 @@ pub fn run_suite(
 }
 
 /// Decides one case; `Err` says why it failed.
-fn run_case(snapshot: &Snapshot, names: &ClaimNames, case: &Case) -> Result<(), String> {
-    let own = with_entities(snapshot, &case.entities).map_err(|e| format!("entities: {e}"))?;
-    let snapshot = own.as_ref().unwrap_or(snapshot);
-    let token = token_from_claims(&case.claims, names)?;
+fn run_case(snapshot: &Arc<Snapshot>, names: &ClaimNames, case: &Case) -> Result<(), String> {
+    let snapshot = with_entities(snapshot, &case.entities).map_err(|e| format!("entities: {e}"))?;
+    let token = token(&case.claims, names)?;
     let check = Check {
         action: case.action.clone(),
         resource: case.resource.clone(),
         context: case.context.clone(),
     };
-    // The file source: entities.json as loaded, plus any entities given here.
-    let assignments = Ok(std::sync::Arc::new(FileSource::lookup(
-        snapshot,
-        &token.customer,
-    )));
-    let decision = crate::decide(&Audit::disabled(), snapshot, &token, &assignments, &check)
-        .map_err(|e| format!("the check is invalid: {e}"))?;
-    let got = if decision.allow {
-        Expect::Allow
-    } else {
-        Expect::Deny
-    };
+    let decision =
+        decide(snapshot, &token, &check).map_err(|e| format!("the check is invalid: {e}"))?;
     let mut got_policies = decision.policies.clone();
     got_policies.sort();
-    let detail = || {
-        let mut d = if got_policies.is_empty() {
-            "no policy applied".to_string()
-        } else {
-            format!("determining policies: [{}]", got_policies.join(", "))
-        };
-        if !decision.errors.is_empty() {
-            d.push_str(&format!("; errors: {}", decision.errors.join("; ")));
-        }
-        d
-    };
-    if got != case.expect {
+    if (case.expect == Expect::Allow) != decision.allow {
         return Err(format!(
             "expected {}, got {} ({})",
-            decision_word(case.expect),
+            Decision::word(case.expect == Expect::Allow),
             decision.as_str(),
-            detail()
+            detail(&decision, &got_policies)
         ));
     }
     if let Some(want) = &case.policies {
@@ -308,82 +253,15 @@ fn run_case(snapshot: &Snapshot, names: &ClaimNames, case: &Case) -> Result<(), 
     Ok(())
 }
 
-fn decision_word(e: Expect) -> &'static str {
-    match e {
-        Expect::Allow => "allow",
-        Expect::Deny => "deny",
-    }
-}
-
-/// The token a set of claims stands for, as verification would map it.
-pub fn token_from_claims(
-    claims: &Map<String, Value>,
-    names: &ClaimNames,
-) -> Result<VerifiedToken, String> {
-    let customer = match claims.get(&names.customer) {
-        Some(Value::String(s)) if !s.is_empty() => CustomerId(s.clone()),
-        _ => {
-            return Err(format!(
-                "claims must name the customer in `{}` (a non-empty string)",
-                names.customer
-            ))
-        }
+/// What decided (`policies`, sorted) and what went wrong, for a failure message.
+fn detail(decision: &Decision, policies: &[String]) -> String {
+    let mut d = if policies.is_empty() {
+        "no policy applied".to_string()
+    } else {
+        format!("determining policies: [{}]", policies.join(", "))
     };
-    let legal_entity = match claims.get(&names.legal_entity) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.is_empty() => Some(LegalEntityId(s.clone())),
-        Some(_) => {
-            return Err(format!(
-                "claim `{}` must be a non-empty string",
-                names.legal_entity
-            ))
-        }
-    };
-    let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
-    Ok(VerifiedToken {
-        issuer: text("iss").unwrap_or_else(|| TEST_ISSUER.into()),
-        kid: None,
-        customer,
-        legal_entity,
-        jti: text("jti"),
-        claims: claims.clone(),
-    })
-}
-
-/// `snapshot` with `specs` added to its entity data (an entity with the same uid is replaced);
-/// `None` when there is nothing to add.
-pub fn with_entities(
-    snapshot: &Snapshot,
-    specs: &[EntitySpec],
-) -> Result<Option<Snapshot>, String> {
-    if specs.is_empty() {
-        return Ok(None);
+    if !decision.errors.is_empty() {
+        d.push_str(&format!("; errors: {}", decision.errors.join("; ")));
     }
-    let entities: Vec<Entity> = specs
-        .iter()
-        .map(|s| {
-            let r = ResourceRef {
-                kind: s.kind.clone(),
-                id: s.id.clone(),
-                attrs: Some(s.attrs.clone()),
-            };
-            let parents: Vec<(String, String)> = s
-                .parents
-                .iter()
-                .map(|p| (p.kind.clone(), p.id.clone()))
-                .collect();
-            request::entity(snapshot, &r, &parents)
-                .map_err(|e| format!("{} {:?}: {e}", s.kind, s.id))
-        })
-        .collect::<Result<_, _>>()?;
-    let mut out = snapshot.clone();
-    out.entities = out
-        .entities
-        .upsert_entities(entities, Some(&snapshot.schema))
-        .map_err(|e| e.to_string())?;
-    Ok(Some(out))
+    d
 }
-
-#[cfg(test)]
-#[path = "suite_tests.rs"]
-mod tests;

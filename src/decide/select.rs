@@ -1,15 +1,15 @@
 //! Which legal entities a customer may select: the policies' answer to `selectLegalEntity` on
-//! `LegalEntity::"<id>"`, asked through the normal request building with the entity source's data.
-//! The token refresh asks it for one target; `/v1/me` for every entity the source lists.
+//! `LegalEntity::"<id>"`, asked through the [`Decider`] like any other check. The token refresh
+//! asks it for one target; `/v1/me` for every entity the source lists.
 
 use cedar_policy::EvalResult;
 use serde::Serialize;
 
-use super::Assignments;
+use super::Decider;
 use crate::{
     decision::Decision,
-    policy::{self, Snapshot},
-    request::{self, Check, Principal, ResourceRef},
+    entities::Assignments,
+    request::{Check, ResourceRef},
     verify::LegalEntityId,
 };
 
@@ -25,14 +25,9 @@ pub struct Selectable {
     pub name: Option<String>,
 }
 
-/// Asks the policies whether `principal` may select `target`. Anything that keeps the question from
-/// being asked is a deny with the reason.
-pub fn may_select(
-    snapshot: &Snapshot,
-    principal: &Principal,
-    assignments: Option<&Assignments>,
-    target: &LegalEntityId,
-) -> Decision {
+/// Asks the policies whether the decider's customer may select `target`. Anything that keeps the
+/// question from being asked is a deny with the reason.
+pub fn may_select(decider: &Decider<'_>, target: &LegalEntityId) -> Decision {
     let check = Check {
         action: SELECT_ACTION.into(),
         resource: ResourceRef {
@@ -42,19 +37,15 @@ pub fn may_select(
         },
         context: None,
     };
-    match request::build(snapshot, principal, assignments, &check) {
-        Ok((req, entities)) => policy::evaluate(snapshot, &req, &entities),
-        Err(e) => Decision::deny(e.to_string()),
-    }
+    decider
+        .decide(&check)
+        .unwrap_or_else(|e| Decision::deny(e.to_string()))
 }
 
-/// Every legal entity the source lists for the customer that the policies let them select, by id.
-pub fn selectable(
-    snapshot: &Snapshot,
-    principal: &Principal,
-    assignments: &Assignments,
-) -> Vec<Selectable> {
-    let Some(le_type) = snapshot.entity_type("LegalEntity") else {
+/// Every legal entity in `assignments` (the decider's entity data) that the policies let the
+/// customer select, by id.
+pub fn selectable(decider: &Decider<'_>, assignments: &Assignments) -> Vec<Selectable> {
+    let Some(le_type) = decider.snapshot().entity_type("LegalEntity") else {
         return Vec::new();
     };
     let mut out: Vec<Selectable> = assignments
@@ -62,7 +53,7 @@ pub fn selectable(
         .iter()
         .filter(|uid| uid.type_name() == &le_type)
         .map(|uid| LegalEntityId(uid.id().unescaped().to_string()))
-        .filter(|id| may_select(snapshot, principal, Some(assignments), id).allow)
+        .filter(|id| may_select(decider, id).allow)
         .map(|id| {
             let name = assignments
                 .entities
@@ -82,38 +73,30 @@ pub fn selectable(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    use serde_json::Map;
+    use std::sync::Arc;
 
     use super::*;
-    use crate::{entities::FileSource, verify::CustomerId};
-
-    fn principal(c: &str) -> Principal {
-        Principal {
-            customer: CustomerId(c.into()),
-            legal_entity: None,
-            claims: Map::new(),
-        }
-    }
+    use crate::{
+        decide::EntityData,
+        entities::{self, FileSource},
+        verify::VerifiedToken,
+    };
 
     #[test]
     fn the_shipped_policies_let_a_customer_select_their_assigned_entities_only() {
-        let s = policy::load(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
-            "Shop",
-        )
-        .unwrap();
-        let c1 = FileSource::lookup(&s, &CustomerId("C-1".into()));
-        let p = principal("C-1");
+        let s = Arc::new(crate::policy::shipped());
+        let token = VerifiedToken::for_test("C-1", None);
+        let c1 = FileSource::lookup(&s, &token.customer);
+        let d = Decider::new(s.clone(), c1.clone().into(), &token, None);
         let le = |id: &str| LegalEntityId(id.into());
-        assert!(may_select(&s, &p, Some(&c1), &le("LE-2")).allow);
-        assert!(!may_select(&s, &p, Some(&c1), &le("LE-3")).allow);
-        assert!(!may_select(&s, &p, Some(&c1), &le("LE-404")).allow);
+        assert!(may_select(&d, &le("LE-2")).allow);
+        assert!(!may_select(&d, &le("LE-3")).allow);
+        assert!(!may_select(&d, &le("LE-404")).allow);
         // Without the source's data there are no assignments: nothing may be selected.
-        assert!(!may_select(&s, &p, None, &le("LE-2")).allow);
+        let down = EntityData::Unavailable(entities::Error::Timeout(1));
+        assert!(!may_select(&Decider::new(s, down, &token, None), &le("LE-2")).allow);
         assert_eq!(
-            selectable(&s, &p, &c1),
+            selectable(&d, &c1),
             vec![
                 Selectable {
                     id: "LE-1".into(),

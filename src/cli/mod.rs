@@ -3,10 +3,12 @@
 //! Each subcommand reads the same config file (`--config`, default `./legate.toml`) and environment
 //! overlay as the server, so what `legate validate` accepts is what `legate serve` will load.
 
+mod token;
+
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
-    time::{SystemTime, UNIX_EPOCH},
+    sync::Arc,
 };
 
 use anyhow::{bail, Context as _};
@@ -15,14 +17,11 @@ use serde_json::{json, Map, Value};
 
 use crate::{
     app,
-    audit::Audit,
-    config::Config,
-    entities::FileSource,
-    issue::{keys::thumbprint, SigningKey},
+    config::{Config, LogFormat},
     policy,
     request::{Check, ResourceRef},
-    suite,
-    verify::{ClaimNames, KeySource},
+    toolkit::{self, authorize::Question, EntitySpec},
+    verify::ClaimNames,
 };
 
 /// legate: authorization sidecar for B2B storefronts (JWT + Cedar + legal-entity switching).
@@ -63,7 +62,7 @@ pub enum Command {
 }
 
 /// `legate authorize`
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct AuthorizeArgs {
     /// The customer (the configured customer claim, `sub` by default).
     #[arg(long, visible_alias = "sub")]
@@ -145,7 +144,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Validate { dir }) => validate(&cli.config, dir),
         Some(Command::Test { dir, verbose }) => test(&cli.config, dir, verbose),
         Some(Command::Authorize(args)) => authorize(&cli.config, args),
-        Some(Command::Token(args)) => token(&cli.config, args),
+        Some(Command::Token(args)) => token::run(&cli.config, args),
     };
     match result {
         Ok(code) => code,
@@ -164,7 +163,7 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
 }
 
 /// The config when the file exists; defaults (plus environment) when it does not.
-fn config_or_defaults(path: &Path) -> anyhow::Result<Config> {
+pub(super) fn config_or_defaults(path: &Path) -> anyhow::Result<Config> {
     if path.exists() {
         load_config(path)
     } else {
@@ -172,7 +171,7 @@ fn config_or_defaults(path: &Path) -> anyhow::Result<Config> {
     }
 }
 
-fn init_tracing(format: &str, level: &str) {
+fn init_tracing(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LEGATE_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -180,7 +179,7 @@ fn init_tracing(format: &str, level: &str) {
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    let _ = if format == "json" {
+    let _ = if format == LogFormat::Json {
         builder.json().flatten_event(true).try_init()
     } else {
         builder.try_init()
@@ -194,7 +193,7 @@ fn serve(config_path: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
             .parse()
             .with_context(|| format!("--listen {listen:?} is not an address"))?;
     }
-    init_tracing(&config.log.format, &config.log.level);
+    init_tracing(config.log.format, &config.log.level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -248,19 +247,13 @@ fn validate(config_path: &Path, dir: Option<PathBuf>) -> anyhow::Result<ExitCode
     }
 }
 
-fn claim_names(config: &Config) -> ClaimNames {
-    ClaimNames {
-        customer: config.claims.customer.clone(),
-        legal_entity: config.claims.legal_entity.clone(),
-    }
-}
-
 fn test(config_path: &Path, dir: Option<PathBuf>, verbose: bool) -> anyhow::Result<ExitCode> {
     let config = config_or_defaults(config_path)?;
     let dir = dir.unwrap_or(config.policies.dir.clone());
-    let report = match suite::run_dir(&dir, &config.namespace, &claim_names(&config)) {
+    let names = ClaimNames::from(&config.claims);
+    let report = match toolkit::run_dir(&dir, &config.namespace, &names) {
         Ok(r) => r,
-        Err(suite::Error::Policies(e)) => {
+        Err(toolkit::Error::Policies(e)) => {
             for p in &e.problems {
                 let mut p = p.clone();
                 p.file = dir.join(&p.file).display().to_string();
@@ -292,10 +285,26 @@ fn test(config_path: &Path, dir: Option<PathBuf>, verbose: bool) -> anyhow::Resu
 
 fn authorize(config_path: &Path, args: AuthorizeArgs) -> anyhow::Result<ExitCode> {
     let config = config_or_defaults(config_path)?;
-    let dir = args.policies.unwrap_or(config.policies.dir.clone());
+    let dir = args.policies.clone().unwrap_or(config.policies.dir.clone());
     let snapshot = policy::load(&dir, &config.namespace)
         .map_err(|e| anyhow::anyhow!("the policies in {} do not load:\n{e}", dir.display()))?;
-    let names = claim_names(&config);
+    let names = ClaimNames::from(&config.claims);
+    let question = question(&names, args.clone())?;
+    let answer = toolkit::authorize::ask(&Arc::new(snapshot), &names, &question)?;
+    if args.json {
+        println!("{}", answer.to_json());
+    } else {
+        print!("{}", answer.to_text());
+    }
+    Ok(if answer.decision.allow {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The question `legate authorize`'s flags ask.
+fn question(names: &ClaimNames, args: AuthorizeArgs) -> anyhow::Result<Question> {
     let mut claims = Map::new();
     claims.insert(names.customer.clone(), json!(args.customer));
     if let Some(le) = &args.legal_entity {
@@ -313,7 +322,7 @@ fn authorize(config_path: &Path, args: AuthorizeArgs) -> anyhow::Result<ExitCode
         .map(serde_json::from_str::<Map<String, Value>>)
         .transpose()
         .context("--context is not a JSON object")?;
-    let extra: Vec<suite::EntitySpec> = match &args.entities {
+    let entities: Vec<EntitySpec> = match &args.entities {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
@@ -322,148 +331,23 @@ fn authorize(config_path: &Path, args: AuthorizeArgs) -> anyhow::Result<ExitCode
         }
         None => Vec::new(),
     };
-    let own = suite::with_entities(&snapshot, &extra).map_err(anyhow::Error::msg)?;
-    let snapshot = own.as_ref().unwrap_or(&snapshot);
-    let token = suite::token_from_claims(&claims, &names).map_err(anyhow::Error::msg)?;
     let check = Check {
         action: args.action,
         resource,
         context,
     };
-    // The file source: entities.json as loaded, plus any entities given here.
-    let assignments = Ok(std::sync::Arc::new(FileSource::lookup(
-        snapshot,
-        &token.customer,
-    )));
-    let decision = crate::decide(&Audit::disabled(), snapshot, &token, &assignments, &check)
-        .context("the check is invalid")?;
-    if args.json {
-        let mut answer = serde_json::to_value(&decision)?;
-        answer["principal"] = json!(token.customer.0);
-        answer["legal_entity_id"] = json!(token.legal_entity.map(|l| l.0));
-        println!("{answer}");
-    } else {
-        println!("{}", decision.as_str());
-        println!(
-            "  principal: {}  legal entity: {}",
-            token.customer,
-            token
-                .legal_entity
-                .as_ref()
-                .map_or("(none)", |l| l.0.as_str())
-        );
-        let policies = if decision.policies.is_empty() {
-            "(none: no permit applies, so the default is deny)".to_string()
-        } else {
-            decision.policies.join(", ")
-        };
-        println!("  determining policies: {policies}");
-        for e in &decision.errors {
-            println!("  error: {e}");
-        }
-    }
-    Ok(if decision.allow {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    Ok(Question {
+        claims,
+        check,
+        entities,
     })
 }
 
 /// `name=value`, the value read as JSON when it parses, else as a string.
-fn parse_claim(c: &str) -> anyhow::Result<(String, Value)> {
+pub(super) fn parse_claim(c: &str) -> anyhow::Result<(String, Value)> {
     let (name, raw) = c
         .split_once('=')
         .with_context(|| format!("--claim {c:?} is not NAME=VALUE"))?;
     let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
     Ok((name.to_string(), value))
-}
-
-fn token(config_path: &Path, args: TokenArgs) -> anyhow::Result<ExitCode> {
-    let config = config_or_defaults(config_path)?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let (key, issuer, audience, kid, typ) = match &args.key {
-        Some(path) => {
-            let key = SigningKey::from_pem_file(path)?;
-            let found = find_trust(&config, &key);
-            let (iss, aud, kid) = match found {
-                Some((iss, aud, kid)) => (Some(iss), Some(aud), Some(kid)),
-                None => (None, None, None),
-            };
-            let issuer = args.issuer.clone().or(iss).context(
-                "no [[trust]] JWKS holds this key's public half; pass --issuer and --audience",
-            )?;
-            let audience = args.audience.clone().or(aud).context("pass --audience")?;
-            let kid = args.kid.clone().or(kid).unwrap_or_else(|| key.kid.clone());
-            (key, issuer, audience, kid, "JWT")
-        }
-        None => {
-            let Some(path) = config.issue.keys.first() else {
-                bail!("pass --key, or configure [issue] keys to mint a legate access token");
-            };
-            let key = SigningKey::from_pem_file(path)?;
-            let kid = key.kid.clone();
-            let audience = args
-                .audience
-                .clone()
-                .or_else(|| config.issue.audience.first().cloned())
-                .context("pass --audience")?;
-            let issuer = args
-                .issuer
-                .clone()
-                .unwrap_or_else(|| config.issuer().to_string());
-            (key, issuer, audience, kid, "at+jwt")
-        }
-    };
-    let mut claims = Map::new();
-    claims.insert("iss".into(), json!(issuer));
-    claims.insert(config.claims.customer.clone(), json!(args.sub));
-    claims.insert("aud".into(), json!(audience));
-    claims.insert("iat".into(), json!(now));
-    claims.insert("nbf".into(), json!(now));
-    claims.insert("exp".into(), json!(now + args.ttl_secs));
-    claims.insert("auth_time".into(), json!(now));
-    claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
-    if let Some(le) = &args.legal_entity {
-        claims.insert(config.claims.legal_entity.clone(), json!(le));
-    }
-    for c in &args.claims {
-        let (name, value) = parse_claim(c)?;
-        claims.insert(name, value);
-    }
-    let mut header = jsonwebtoken::Header::new(key.alg);
-    header.kid = Some(kid);
-    header.typ = Some(typ.into());
-    let token = jsonwebtoken::encode(&header, &claims, &key.encoding).context("cannot sign")?;
-    println!("{token}");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The `[[trust]]` entry whose JWKS holds `key`'s public half: (issuer, first audience, kid).
-fn find_trust(config: &Config, key: &SigningKey) -> Option<(String, String, String)> {
-    for t in &config.trust {
-        let KeySource::File(path) = KeySource::parse(&t.jwks) else {
-            continue;
-        };
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let Ok(doc) = serde_json::from_str::<Value>(&text) else {
-            continue;
-        };
-        for k in doc
-            .get("keys")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Ok(jwk) = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(k.clone()) else {
-                continue;
-            };
-            if thumbprint(&jwk).as_deref() == Some(key.kid.as_str()) {
-                let kid = jwk.common.key_id.clone().unwrap_or_else(|| key.kid.clone());
-                return Some((t.issuer.clone(), t.audience.first()?.clone(), kid));
-            }
-        }
-    }
-    None
 }

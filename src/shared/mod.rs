@@ -1,0 +1,27 @@
+//! Small things every stage uses and none owns: the time source, time formatting, error cause
+//! chains and the boxed future of `dyn` traits. A leaf: it imports nothing from the crate.
+
+mod clock;
+
+pub use clock::{rfc3339, Clock, ManualClock, SystemClock};
+
+use std::{future::Future, pin::Pin};
+
+/// An error's text with its cause chain, on one line (`outer: cause: root`), each cause added
+/// only when the text so far does not already say it. Cedar's errors often name what failed only
+/// in their causes.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let s_msg = s.to_string();
+        if !msg.contains(&s_msg) {
+            msg = format!("{msg}: {s_msg}");
+        }
+        src = s.source();
+    }
+    msg
+}
+
+/// A boxed future, for the async methods of `dyn` traits (entity source, rotation store).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
