@@ -46,10 +46,10 @@ wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
 wrk.body = '$body'
 LUA
 
-start_legate() { # port policy-dir [binary]
-  LEGATE_LOG=warn LEGATE_LOG__DECISIONS=off LEGATE_POLICIES__DIR="$2" taskset -c 0 "${3:-$bin}" --config examples/legate.toml serve --listen "127.0.0.1:$1" &
-  pids+=($!)
-  echo $!
+start_legate() { # port policy-dir [binary]; sets $last_pid
+  LEGATE_LOG=warn LEGATE_LOG__DECISIONS=off LEGATE_POLICIES__DIR="$2" taskset -c 0 "${3:-$bin}" --config examples/legate.toml serve --listen "127.0.0.1:$1" > /dev/null &
+  last_pid=$!
+  pids+=("$last_pid")
 }
 wrk_rps() { # port connections seconds [extra wrk args]
   local port=$1 c=$2 s=$3; shift 3
@@ -58,9 +58,11 @@ wrk_rps() { # port connections seconds [extra wrk args]
 
 if [[ " $sections " == *" ratio "* || " $sections " == *" rate "* ]]; then
   lport=$(free_port); hport=$(free_port)
-  lpid=$(start_legate "$lport" "$PWD/policies")
-  taskset -c 0 "$hello" "127.0.0.1:$hport" 2>/dev/null & pids+=($!)
-  wait_ready "$lport" /readyz; wait_ready "$hport" /nothing || true
+  start_legate "$lport" "$PWD/policies"
+  taskset -c 0 "$hello" "127.0.0.1:$hport" > /dev/null 2>&1 &
+  pids+=($!)
+  wait_ready "$lport" /readyz
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$hport/" && break; sleep 0.05; done
   sleep 0.5
   curl -s "http://127.0.0.1:$lport/v1/authorize" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d "$body" | grep -q '"allow"'
 fi
@@ -95,7 +97,7 @@ fi
 
 if [[ " $sections " == *" batch "* ]]; then
   bport=$(free_port)
-  bpid=$(start_legate "$bport" "$PWD/policies")
+  start_legate "$bport" "$PWD/policies"; bpid=$last_pid
   wait_ready "$bport" /readyz
   python3 - "$work/batch.json" <<'PY'
 import json, sys
@@ -137,7 +139,7 @@ if [[ " $sections " == *" policies "* ]]; then
       read -r vt vr < "$work/vtime"
       local port; port=$(free_port)
       local t0; t0=$(date +%s.%N)
-      local pid; pid=$(start_legate "$port" "$d" "$b")
+      start_legate "$port" "$d" "$b"; local pid=$last_pid
       wait_ready "$port" /readyz
       local st; st=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b-a}')
       sleep 0.5

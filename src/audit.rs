@@ -57,13 +57,7 @@ pub async fn with_request_id<F: std::future::Future>(id: String, fut: F) -> F::O
     REQUEST_ID.scope(id, fut).await
 }
 
-/// [`with_request_id`] for synchronous work off the task (a batch on the blocking pool).
-pub fn with_request_id_sync<R>(id: String, f: impl FnOnce() -> R) -> R {
-    REQUEST_ID.sync_scope(id, f)
-}
-
-/// The `x-request-id` of the request being served on this task, if any.
-pub fn current_request_id() -> Option<String> {
+fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 

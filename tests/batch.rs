@@ -1,12 +1,12 @@
-//! A batch large enough to be decided on the blocking pool answers exactly what the same checks
-//! answer one by one, in order, and logs each decision under the batch request's `x-request-id`.
+//! A batch of several chunks answers exactly what the same checks answer one by one, in order, and
+//! logs each decision under the batch request's `x-request-id`.
 
 mod common;
 
 use std::time::Duration;
 
 use common::{order, product, TestApp};
-use legate::decide::batch::BLOCKING_AT;
+use legate::decide::batch::CHUNK;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -35,7 +35,7 @@ async fn a_large_batch_answers_as_single_checks_do_and_logs_under_its_request_id
     })
     .await;
     let token = app.token("C-1", Some("LE-1"));
-    let n = BLOCKING_AT * 3 + 1;
+    let n = CHUNK * 3 + 1;
     let checks: Vec<Value> = (0..n)
         .map(|i| match i % 4 {
             0 => order(&format!("O-{i}"), "C-1", None),

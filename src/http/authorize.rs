@@ -1,7 +1,5 @@
 //! `POST /v1/authorize` and `POST /v1/authorize/batch`: one token, one snapshot, one or many checks.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -74,19 +72,12 @@ pub async fn authorize_batch(
         .assignments(&snapshot, &token.customer)
         .await
         .into();
-    let principal = token.customer.0.clone();
-    let legal_entity_id = token.legal_entity.as_ref().map(|l| l.0.clone());
-    let results = crate::decide::batch::decide_off_workers(
-        snapshot,
-        data,
-        Arc::new(token),
-        state.audit.clone(),
-        body.checks,
-    )
-    .await;
+    let results =
+        crate::decide::batch::decide_in_chunks(snapshot, data, &token, &state.audit, &body.checks)
+            .await;
     Ok(AppJson(BatchAnswer {
-        principal,
-        legal_entity_id,
+        principal: token.customer.0,
+        legal_entity_id: token.legal_entity.map(|l| l.0),
         results,
     }))
 }
