@@ -11,7 +11,8 @@ command -v valgrind >/dev/null || { echo "valgrind is missing: bash .ci/run inst
 cargo build --release --quiet --bin legate --example openloop --example hello_baseline
 bin=$PWD/target/release/legate
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+pid=
+trap 'kill "$pid" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 TOKEN=$("$bin" --config examples/legate.toml token --key examples/keys/idp-dev-private.pem --sub C-1 --legal-entity LE-1 --ttl-secs 7200)
 printf '%s' '{"action":"viewOrder","resource":{"type":"Order","id":"O-1","attrs":{"owner":{"type":"Customer","id":"C-1"},"legalEntity":{"type":"LegalEntity","id":"LE-1"}}}}' > "$work/body.json"
@@ -27,7 +28,8 @@ measure() { # label server-command...
   "$PWD/target/release/examples/openloop" "127.0.0.1:$port" /v1/authorize 400 "$(awk -v n="$n" 'BEGIN {print n/400}')" 1 "$work/body.json" "$TOKEN"
   callgrind_control -d "$pid" > /dev/null
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
-  local dump; dump=$(ls -t "$work/$label.out"* | head -1)
+  # The dump taken right after the measured requests (`-z` zeroed the counters before them).
+  local dump; dump=$(ls "$work/$label.out".* | sort -t. -k3 -n | head -1)
   local total; total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}')
   echo "$label: $(awk -v t="$total" -v n="$n" 'BEGIN {printf "%.0f", t/n}') instructions per request (all threads)"
   echo "$dump" > "$work/$label.path"

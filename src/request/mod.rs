@@ -14,7 +14,7 @@ mod resource;
 pub use context::LEGAL_ENTITY_KEY;
 pub use resource::entity;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use cedar_policy::{Entities, Entity, EntityUid, Request};
 use serde::Deserialize;
@@ -126,7 +126,11 @@ pub fn build(
 pub struct Base {
     principal: EntityUid,
     legal_entity: Option<EntityUid>,
-    slice: Slice,
+    /// The shared entities, their transitive closure computed once (Cedar's `from_entities`
+    /// computes it, and that was a fifth of a decision when every check did it for every entity).
+    entities: Entities,
+    /// Their uids: a check's slice does not add them again.
+    uids: HashSet<EntityUid>,
 }
 
 impl Base {
@@ -147,10 +151,14 @@ impl Base {
             .legal_entity
             .map(|le| selected(snapshot, le, &mut slice))
             .transpose()?;
+        let uids = slice.map.keys().cloned().collect();
+        let entities = Entities::from_entities(slice.map.into_values(), None)
+            .map_err(|e| Error::Entities(e.to_string()))?;
         Ok(Self {
             principal: principal_uid,
             legal_entity,
-            slice,
+            entities,
+            uids,
         })
     }
 
@@ -162,7 +170,10 @@ impl Base {
             .get(&check.action)
             .ok_or_else(|| Error::UnknownAction(check.action.clone()))?
             .clone();
-        let mut slice = self.slice.clone();
+        let mut slice = Slice {
+            map: HashMap::new(),
+            base: Some(&self.uids),
+        };
 
         let (resource_uid, resource_entity, referenced) =
             resource::build(snapshot, &check.resource)?;
@@ -195,7 +206,12 @@ impl Base {
         // Every entity in the slice is already schema-checked: the snapshot's at load, the resource by
         // `resource::build`, the principal's attributes by type. Of the actions, only this request's
         // (with its groups) is needed (added above).
-        let entities = Entities::from_entities(slice.0.into_values(), None)
+        // Upsert: a resource given with attributes replaces a shared entity of the same uid, as it
+        // did when the slice was one map; everything else the slice holds is new.
+        let entities = self
+            .entities
+            .clone()
+            .upsert_entities(slice.map.into_values(), None)
             .map_err(|e| Error::Entities(e.to_string()))?;
         Ok((request, entities))
     }
@@ -205,7 +221,7 @@ impl Base {
 fn selected(
     snapshot: &Snapshot,
     le: &LegalEntityId,
-    slice: &mut Slice,
+    slice: &mut Slice<'_>,
 ) -> Result<EntityUid, Error> {
     let t = snapshot
         .entity_type("LegalEntity")
@@ -219,18 +235,26 @@ fn uid(t: cedar_policy::EntityTypeName, id: &str) -> EntityUid {
     EntityUid::from_type_name_and_id(t, cedar_policy::EntityId::new(id))
 }
 
-/// The entities one request needs, keyed by uid so nothing is added twice.
+/// The entities one request needs, keyed by uid so nothing is added twice; with `base`, the uids
+/// already in the shared part count as added.
 #[derive(Debug, Clone, Default)]
-struct Slice(HashMap<EntityUid, Entity>);
+struct Slice<'b> {
+    map: HashMap<EntityUid, Entity>,
+    base: Option<&'b HashSet<EntityUid>>,
+}
 
-impl Slice {
+impl Slice<'_> {
+    fn contains(&self, uid: &EntityUid) -> bool {
+        self.map.contains_key(uid) || self.base.is_some_and(|b| b.contains(uid))
+    }
+
     fn insert(&mut self, e: Entity) {
-        self.0.insert(e.uid(), e);
+        self.map.insert(e.uid(), e);
     }
 
     /// The entity as the snapshot knows it, with its ancestors; nothing when it is unknown.
     fn add_known(&mut self, snapshot: &Snapshot, uid: &EntityUid) {
-        if self.0.contains_key(uid) {
+        if self.contains(uid) {
             return;
         }
         if let Some(e) = snapshot.entities.get(uid) {
@@ -242,9 +266,9 @@ impl Slice {
     fn add_ancestors(&mut self, snapshot: &Snapshot, uid: &EntityUid) {
         if let Some(ancestors) = snapshot.entities.ancestors(uid) {
             for a in ancestors {
-                if !self.0.contains_key(a) {
+                if !self.contains(a) {
                     if let Some(e) = snapshot.entities.get(a) {
-                        self.0.insert(a.clone(), e.clone());
+                        self.map.insert(a.clone(), e.clone());
                     }
                 }
             }
