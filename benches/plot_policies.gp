@@ -11,5 +11,5 @@ set grid
 set key top left
 # 0 policies is drawn at 100 on the log axis.
 f(x) = x > 0 ? x : 100
-plot "benches/plots/policies-before.dat" using (f($1)):2 with linespoints lw 2 title "before (main, no index)", \
+plot "benches/plots/policies-before.dat" using (f($1)):2 with linespoints lw 2 title "before (issue 15 figures: main, no index)", \
      "benches/plots/policies-after.dat" using (f($1)):2 with linespoints lw 2 title "after (policy index)"
