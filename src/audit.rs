@@ -243,7 +243,7 @@ impl DecisionLog {
 }
 
 impl Drop for DecisionLog {
-    /// Writes what is queued and flushes, waiting at most [`DRAIN_TIMEOUT`] for a destination that
+    /// Writes what is queued and flushes, waiting at most 2 s (`DRAIN_TIMEOUT`) for a destination that
     /// stopped reading.
     fn drop(&mut self) {
         drop(self.lines.take());

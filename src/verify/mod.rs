@@ -167,7 +167,7 @@ impl Verifier {
     }
 
     /// Verifies `token` and maps its claims. A token verified before and still within its lifetime
-    /// comes from the cache (see [`cache`](self::cache)); its revocation is checked either way.
+    /// comes from the verified-token cache (module `cache`); its revocation is checked either way.
     pub async fn verify(&self, token: &str) -> Result<VerifiedToken, Error> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Error::TooLarge);
