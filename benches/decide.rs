@@ -1,4 +1,5 @@
-//! Criterion benchmarks of the decision path's functions: token verification per algorithm, request
+//! Criterion benchmarks of the decision path's functions: token verification per algorithm (cached:
+//! the same token each time; `fast_path.rs` has cached and uncached side by side), request
 //! building + Cedar evaluation for one check, and a 100-check batch against one snapshot.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 

@@ -10,14 +10,19 @@
 //!
 //! Lines go to stderr or a file (`log.decisions`). A writer thread owns the output: a decision only
 //! hands its line to a bounded channel, and the thread writes whatever has queued, then flushes.
-//! When the channel is full the decision waits for room rather than dropping a record.
+//! A decision never waits for the log: when the channel is full (the destination is slower than the
+//! decisions, or stopped reading) the line is dropped and counted in
+//! `legate_decision_log_dropped_total`, and a warning says so at most once per
+//! [`DROP_WARN_EVERY`]. The decision itself, its counters and its answer are unaffected.
 
 use std::{
     fs::OpenOptions,
     io::{self, BufWriter, Write},
-    sync::mpsc::{self, Receiver, SyncSender},
-    thread::JoinHandle,
-    time::{Duration, SystemTime},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc::{self, Receiver, SyncSender, TrySendError},
+    },
+    time::{Duration, Instant, SystemTime},
 };
 
 use serde::Serialize;
@@ -31,8 +36,15 @@ use crate::{
 /// those are identifiers, and this one is counted under its own label).
 pub const UNMATCHED_ACTION: &str = "unmatched";
 
-/// Lines that may wait for the writer before a decision blocks.
+/// Lines that may wait for the writer; beyond it lines are dropped (and counted).
 const QUEUE: usize = 8192;
+
+/// At most one "decision log lines dropped" warning per this interval.
+pub const DROP_WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// How long dropping the log waits for the writer to finish (a destination that stopped reading
+/// must not keep the process from exiting).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long the writer lets lines gather after a write: the most a line waits to reach the log.
 const GATHER: Duration = Duration::from_millis(5);
@@ -151,7 +163,12 @@ struct ResourceIds<'a> {
 #[derive(Debug)]
 pub struct DecisionLog {
     lines: Option<SyncSender<String>>,
-    writer: Option<JoinHandle<()>>,
+    /// Closed (sender dropped) by the writer thread when it has written and flushed everything.
+    finished: std::sync::Mutex<Option<Receiver<()>>>,
+    dropped: AtomicU64,
+    /// Milliseconds after `started` of the last drop warning (0: none yet).
+    last_warning_ms: AtomicU64,
+    started: Instant,
 }
 
 impl DecisionLog {
@@ -171,35 +188,81 @@ impl DecisionLog {
     /// A log writing to `out`.
     pub fn to_writer(out: Box<dyn Write + Send>) -> io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel::<String>(QUEUE);
-        let writer = std::thread::Builder::new()
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        std::thread::Builder::new()
             .name("legate-decision-log".into())
-            .spawn(move || write_lines(rx, out))?;
+            .spawn(move || {
+                write_lines(rx, out);
+                drop(done_tx);
+            })?;
         Ok(Self {
             lines: Some(tx),
-            writer: Some(writer),
+            finished: std::sync::Mutex::new(Some(done_rx)),
+            dropped: AtomicU64::new(0),
+            last_warning_ms: AtomicU64::new(0),
+            started: Instant::now(),
         })
+    }
+
+    /// Lines dropped because the queue was full, since start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     fn write(&self, line: &DecisionLine<'_>) {
         let Some(tx) = &self.lines else { return };
         match serde_json::to_string(line) {
-            Ok(text) => {
-                if tx.send(text).is_err() {
+            // Never `send`: it blocks the calling thread, a tokio worker, while the queue is full.
+            Ok(text) => match tx.try_send(text) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => self.count_drop(),
+                Err(TrySendError::Disconnected(_)) => {
+                    self.count_drop();
                     tracing::error!(
                         "the decision log writer has stopped; a decision was not logged"
                     );
                 }
-            }
+            },
             Err(e) => tracing::error!(error = %e, "cannot serialize a decision log line"),
+        }
+    }
+
+    fn count_drop(&self) {
+        let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics::counter!("legate_decision_log_dropped_total").increment(1);
+        let now_ms = (self.started.elapsed().as_millis() as u64).max(1);
+        let last = self.last_warning_ms.load(Ordering::Relaxed);
+        let due = last == 0 || now_ms.saturating_sub(last) >= DROP_WARN_EVERY.as_millis() as u64;
+        if due
+            && self
+                .last_warning_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                dropped_total = total,
+                "the decision log cannot keep up (its destination is slow or not reading); lines are being dropped"
+            );
         }
     }
 }
 
 impl Drop for DecisionLog {
+    /// Writes what is queued and flushes, waiting at most 2 s (`DRAIN_TIMEOUT`) for a destination that
+    /// stopped reading.
     fn drop(&mut self) {
         drop(self.lines.take());
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
+        let done = self
+            .finished
+            .get_mut()
+            .map(Option::take)
+            .unwrap_or_default();
+        if let Some(done) = done {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = done.recv_timeout(DRAIN_TIMEOUT) {
+                tracing::warn!(
+                    "the decision log destination is not reading; queued lines are lost"
+                );
+            }
         }
     }
 }

@@ -94,6 +94,9 @@ fn register() {
         "legate_token_rejections_total",
         "legate_token_refusals_total",
         "legate_entity_source_calls_total",
+        "legate_token_cache_hits_total",
+        "legate_token_cache_misses_total",
+        "legate_decision_log_dropped_total",
     ] {
         metrics::counter!(name).absolute(0);
     }
@@ -158,6 +161,18 @@ fn describe() {
     describe_counter!(
         "legate_token_revocations_total",
         "POST /oauth2/revoke requests, by result (revoked|ignored)"
+    );
+    describe_counter!(
+        "legate_token_cache_hits_total",
+        "Bearer tokens answered from the verified-token cache (revocation still checked)"
+    );
+    describe_counter!(
+        "legate_token_cache_misses_total",
+        "Bearer tokens verified in full (not in the verified-token cache)"
+    );
+    describe_counter!(
+        "legate_decision_log_dropped_total",
+        "Decision log lines dropped because the log's queue was full (its destination too slow)"
     );
     describe_gauge!("legate_build_info", "Always 1; the version is a label");
 }

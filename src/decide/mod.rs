@@ -9,6 +9,7 @@
 //! A check the caller got wrong (unknown action, attributes that do not fit the schema …) is an
 //! `Err` the caller turns into a 400 or a deny; it is recorded as a deny either way.
 
+pub mod batch;
 pub mod select;
 
 use std::{sync::Arc, time::Instant};
@@ -97,6 +98,8 @@ pub struct Decider<'a> {
     token: &'a VerifiedToken,
     data: EntityData,
     audit: Option<&'a Audit>,
+    /// The principal's part of every request, built once for all checks.
+    base: Result<request::Base, request::Error>,
 }
 
 impl<'a> Decider<'a> {
@@ -118,11 +121,13 @@ impl<'a> Decider<'a> {
         token: &'a VerifiedToken,
         audit: Option<&'a Audit>,
     ) -> Self {
+        let base = request::Base::new(&snapshot, &token.into(), data.known());
         Self {
             snapshot,
             token,
             data,
             audit,
+            base,
         }
     }
 
@@ -155,7 +160,18 @@ impl<'a> Decider<'a> {
     pub fn decide(&self, check: &Check) -> Result<Decision, request::Error> {
         let started = Instant::now();
         let snapshot = &self.snapshot;
-        let result = request::build(snapshot, &self.token.into(), self.data.known(), check)
+        let result = self
+            .base
+            .as_ref()
+            .map_err(|e| {
+                // The action is looked at first, as a request built from scratch does.
+                if snapshot.actions.contains_key(&check.action) {
+                    e.clone()
+                } else {
+                    request::Error::UnknownAction(check.action.clone())
+                }
+            })
+            .and_then(|base| base.build(snapshot, check))
             .map(|(req, entities)| crate::policy::evaluate(snapshot, &req, &entities))
             .map(|mut d| {
                 if let EntityData::Unavailable(e) = &self.data {

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::{
     error::ApiError,
@@ -37,11 +37,12 @@ pub async fn authorize(
     }))
 }
 
-/// `{"checks": [...]}`; each check is read on its own so one bad check does not sink the batch.
+/// `{"checks": [...]}`; each check is kept as its raw JSON text and parsed on its own (once), so one
+/// bad check does not sink the batch.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchBody {
-    checks: Vec<Value>,
+    checks: Vec<Box<RawValue>>,
 }
 
 /// Answer to a batch, in the order of the checks.
@@ -65,11 +66,15 @@ pub async fn authorize_batch(
             got: body.checks.len(),
         });
     }
-    let checks = body
-        .checks
-        .into_iter()
-        .map(|raw| serde_json::from_value::<Check>(raw).map_err(|e| format!("invalid check: {e}")));
-    let results = state.decider(&token).await.decide_each(checks);
+    let snapshot = state.policies.snapshot();
+    let data = state
+        .entities
+        .assignments(&snapshot, &token.customer)
+        .await
+        .into();
+    let results =
+        crate::decide::batch::decide_in_chunks(snapshot, data, &token, &state.audit, &body.checks)
+            .await;
     Ok(AppJson(BatchAnswer {
         principal: token.customer.0,
         legal_entity_id: token.legal_entity.map(|l| l.0),

@@ -6,11 +6,13 @@
 //! that snapshot, so a reload can never show it a half-loaded set.
 
 mod evaluate;
+mod index;
 mod load;
 mod shape;
 mod watch;
 
 pub use evaluate::evaluate;
+pub use index::{Outcome, PolicyIndex, SPLIT_AT};
 pub use load::{
     fingerprint, load, load_settled, LoadError, Problem, CONFIGMAP_DATA_LINK, ENTITIES_FILE,
     SCHEMA_FILE,
@@ -57,6 +59,9 @@ pub struct Snapshot {
     pub schema: Schema,
     /// The policies; each `PolicyId` is its `@id`.
     pub policies: PolicySet,
+    /// `policies` bucketed by scope, which evaluation uses; [`Snapshot::reindex`] after changing
+    /// `policies`.
+    pub index: PolicyIndex,
     /// Entity data from `entities.json` (assignments, legal entities and their segments).
     pub entities: Entities,
     /// Every policy with its file, sorted by id.
@@ -82,6 +87,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Rebuilds [`Snapshot::index`] from [`Snapshot::policies`].
+    pub fn reindex(&mut self) {
+        self.index = PolicyIndex::build(&self.policies, SPLIT_AT);
+    }
+
     /// `Order` → `Shop::Order`; names that already have `::` are kept.
     pub fn qualify(&self, type_name: &str) -> String {
         if type_name.contains("::") {

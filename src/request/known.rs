@@ -56,7 +56,7 @@ pub fn build_known(
     };
     let context = context::build(snapshot, &action, legal_entity.as_ref(), caller_context)?;
     slice.add_action(snapshot, &action);
-    let entities = Entities::from_entities(slice.0.into_values(), None)
+    let entities = Entities::from_entities(slice.map.into_values(), None)
         .map_err(|e| Error::Entities(e.to_string()))?;
     Ok(Known {
         principal: principal_uid,

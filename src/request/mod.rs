@@ -16,7 +16,7 @@ pub use context::LEGAL_ENTITY_KEY;
 pub use known::{build_known, Known};
 pub use resource::entity;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use cedar_policy::{Entities, Entity, EntityUid, Request};
 use serde::Deserialize;
@@ -114,64 +114,116 @@ pub fn build(
     assignments: Option<&Assignments>,
     check: &Check,
 ) -> Result<(Request, Entities), Error> {
-    let action = snapshot
-        .actions
-        .get(&check.action)
-        .ok_or_else(|| Error::UnknownAction(check.action.clone()))?
-        .clone();
-    let mut slice = Slice::default();
+    if !snapshot.actions.contains_key(&check.action) {
+        return Err(Error::UnknownAction(check.action.clone()));
+    }
+    Base::new(snapshot, principal, assignments)?.build(snapshot, check)
+}
 
-    let customer_type = snapshot
-        .entity_type("Customer")
-        .ok_or_else(|| Error::UnknownType("Customer".into()))?;
-    let principal_uid = uid(customer_type, &principal.customer.0);
-    slice.add_principal(snapshot, &principal_uid, principal.claims, assignments);
+/// What every check of one token shares, built once per decider (a request or a whole batch): the
+/// principal entity (parents, claim attributes), the entity source's entities and the selected legal
+/// entity with what the snapshot knows of it. [`Base::build`] adds one check's action, resource and
+/// context. Only valid with the snapshot it was built from.
+#[derive(Debug, Clone)]
+pub struct Base {
+    principal: EntityUid,
+    legal_entity: Option<EntityUid>,
+    /// The shared entities, their transitive closure computed once (Cedar's `from_entities`
+    /// computes it, and that was a fifth of a decision when every check did it for every entity).
+    entities: Entities,
+    /// Their uids: a check's slice does not add them again.
+    uids: HashSet<EntityUid>,
+}
 
-    let legal_entity = principal
-        .legal_entity
-        .map(|le| selected(snapshot, le, &mut slice))
-        .transpose()?;
+impl Base {
+    /// The shared part for `principal` (see [`build`]).
+    pub fn new(
+        snapshot: &Snapshot,
+        principal: &Principal<'_>,
+        assignments: Option<&Assignments>,
+    ) -> Result<Self, Error> {
+        let mut slice = Slice::default();
+        let customer_type = snapshot
+            .entity_type("Customer")
+            .ok_or_else(|| Error::UnknownType("Customer".into()))?;
+        let principal_uid = uid(customer_type, &principal.customer.0);
+        slice.add_principal(snapshot, &principal_uid, principal.claims, assignments);
 
-    let (resource_uid, resource_entity, referenced) = resource::build(snapshot, &check.resource)?;
-    match resource_entity {
-        Some(e) => {
-            slice.add_ancestors(snapshot, &resource_uid);
-            slice.insert(e);
+        let legal_entity = principal
+            .legal_entity
+            .map(|le| selected(snapshot, le, &mut slice))
+            .transpose()?;
+        let uids = slice.map.keys().cloned().collect();
+        let entities = Entities::from_entities(slice.map.into_values(), None)
+            .map_err(|e| Error::Entities(e.to_string()))?;
+        Ok(Self {
+            principal: principal_uid,
+            legal_entity,
+            entities,
+            uids,
+        })
+    }
+
+    /// The Cedar request and entities for one `check` against `snapshot` (the one this was built
+    /// from).
+    pub fn build(&self, snapshot: &Snapshot, check: &Check) -> Result<(Request, Entities), Error> {
+        let action = snapshot
+            .actions
+            .get(&check.action)
+            .ok_or_else(|| Error::UnknownAction(check.action.clone()))?
+            .clone();
+        let mut slice = Slice {
+            map: HashMap::new(),
+            base: Some(&self.uids),
+        };
+
+        let (resource_uid, resource_entity, referenced) =
+            resource::build(snapshot, &check.resource)?;
+        match resource_entity {
+            Some(e) => {
+                slice.add_ancestors(snapshot, &resource_uid);
+                slice.insert(e);
+            }
+            None => slice.add_known(snapshot, &resource_uid),
         }
-        None => slice.add_known(snapshot, &resource_uid),
-    }
-    for r in &referenced {
-        slice.add_known(snapshot, r);
-    }
+        for r in &referenced {
+            slice.add_known(snapshot, r);
+        }
 
-    let context = context::build(
-        snapshot,
-        &action,
-        legal_entity.as_ref(),
-        check.context.as_ref(),
-    )?;
-    slice.add_action(snapshot, &action);
-    let request = Request::new(
-        principal_uid,
-        action,
-        resource_uid,
-        context,
-        Some(&snapshot.schema),
-    )
-    .map_err(|e| Error::Request(e.to_string()))?;
-    // Every entity in the slice is already schema-checked: the snapshot's at load, the resource by
-    // `resource::build`, the principal's attributes by type. Of the actions, only this request's
-    // (with its groups) is needed (added above).
-    let entities = Entities::from_entities(slice.0.into_values(), None)
-        .map_err(|e| Error::Entities(e.to_string()))?;
-    Ok((request, entities))
+        let context = context::build(
+            snapshot,
+            &action,
+            self.legal_entity.as_ref(),
+            check.context.as_ref(),
+        )?;
+        slice.add_action(snapshot, &action);
+        let request = Request::new(
+            self.principal.clone(),
+            action,
+            resource_uid,
+            context,
+            Some(&snapshot.schema),
+        )
+        .map_err(|e| Error::Request(e.to_string()))?;
+        // Every entity in the slice is already schema-checked: the snapshot's at load, the resource by
+        // `resource::build`, the principal's attributes by type. Of the actions, only this request's
+        // (with its groups) is needed (added above).
+        // Upsert: a resource given with attributes replaces a shared entity of the same uid, as it
+        // did when the slice was one map; everything else the slice holds is new.
+        let entities = self
+            .entities
+            .clone()
+            .upsert_entities(slice.map.into_values(), None)
+            .map_err(|e| Error::Entities(e.to_string()))?;
+        Ok((request, entities))
+    }
 }
 
 /// The selected legal entity's uid, added to the slice with what the snapshot knows of it.
 fn selected(
     snapshot: &Snapshot,
     le: &LegalEntityId,
-    slice: &mut Slice,
+    slice: &mut Slice<'_>,
 ) -> Result<EntityUid, Error> {
     let t = snapshot
         .entity_type("LegalEntity")
@@ -185,18 +237,26 @@ fn uid(t: cedar_policy::EntityTypeName, id: &str) -> EntityUid {
     EntityUid::from_type_name_and_id(t, cedar_policy::EntityId::new(id))
 }
 
-/// The entities one request needs, keyed by uid so nothing is added twice.
-#[derive(Default)]
-struct Slice(HashMap<EntityUid, Entity>);
+/// The entities one request needs, keyed by uid so nothing is added twice; with `base`, the uids
+/// already in the shared part count as added.
+#[derive(Debug, Clone, Default)]
+struct Slice<'b> {
+    map: HashMap<EntityUid, Entity>,
+    base: Option<&'b HashSet<EntityUid>>,
+}
 
-impl Slice {
+impl Slice<'_> {
+    fn contains(&self, uid: &EntityUid) -> bool {
+        self.map.contains_key(uid) || self.base.is_some_and(|b| b.contains(uid))
+    }
+
     fn insert(&mut self, e: Entity) {
-        self.0.insert(e.uid(), e);
+        self.map.insert(e.uid(), e);
     }
 
     /// The entity as the snapshot knows it, with its ancestors; nothing when it is unknown.
     fn add_known(&mut self, snapshot: &Snapshot, uid: &EntityUid) {
-        if self.0.contains_key(uid) {
+        if self.contains(uid) {
             return;
         }
         if let Some(e) = snapshot.entities.get(uid) {
@@ -208,9 +268,9 @@ impl Slice {
     fn add_ancestors(&mut self, snapshot: &Snapshot, uid: &EntityUid) {
         if let Some(ancestors) = snapshot.entities.ancestors(uid) {
             for a in ancestors {
-                if !self.0.contains_key(a) {
+                if !self.contains(a) {
                     if let Some(e) = snapshot.entities.get(a) {
-                        self.0.insert(a.clone(), e.clone());
+                        self.map.insert(a.clone(), e.clone());
                     }
                 }
             }

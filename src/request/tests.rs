@@ -122,6 +122,7 @@ fn claims_fill_declared_principal_attributes() {
             .add(p.new_id(cedar_policy::PolicyId::new("staff")))
             .unwrap();
     }
+    s.reindex();
     let mut p = principal("C-1", None);
     let cancel = json!({"action": "cancelOrder", "resource": {"type": "Order", "id": "O",
         "attrs": {"owner": {"type": "Customer", "id": "C-2"}}}});

@@ -219,6 +219,8 @@ pub struct KeySet {
     /// unknown kids triggers one fetch, not one per request.
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
     loaded: std::sync::atomic::AtomicBool,
+    /// Bumped whenever keys are installed: the token cache serves no entry made under older keys.
+    generation: std::sync::atomic::AtomicU64,
     client: Option<reqwest::Client>,
 }
 
@@ -237,6 +239,7 @@ impl KeySet {
             min_refresh: Duration::from_secs(u64::MAX / 4),
             last_fetch: tokio::sync::Mutex::new(None),
             loaded: true.into(),
+            generation: 0.into(),
             client: None,
         }
     }
@@ -263,6 +266,7 @@ impl KeySet {
             min_refresh,
             last_fetch: tokio::sync::Mutex::new(Some(Instant::now())),
             loaded: false.into(),
+            generation: 0.into(),
             client,
         };
         match set.fetch().await {
@@ -280,8 +284,15 @@ impl KeySet {
         self.loaded.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Changes whenever the keys are replaced (a refetch, even of the same keys).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     fn install(&self, keys: Vec<VerifyKey>) {
         self.keys.store(Arc::new(to_map(keys)));
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.loaded
             .store(true, std::sync::atomic::Ordering::Release);
     }

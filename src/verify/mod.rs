@@ -5,6 +5,7 @@
 //! HMAC are never accepted, `crit` is refused, and `jku`/`x5u`/`x5c` are ignored (keys come only from
 //! configuration). Tokens over [`MAX_TOKEN_BYTES`] are refused before any parsing.
 
+mod cache;
 mod claims;
 mod jwks;
 mod trust;
@@ -106,6 +107,7 @@ impl Error {
 pub struct Verifier {
     issuers: HashMap<String, Arc<TrustedIssuer>>,
     names: ClaimNames,
+    cache: cache::TokenCache,
 }
 
 impl Verifier {
@@ -115,7 +117,16 @@ impl Verifier {
             .into_iter()
             .map(|i| (i.issuer().to_string(), Arc::new(i)))
             .collect();
-        Self { issuers, names }
+        Self {
+            issuers,
+            names,
+            cache: cache::TokenCache::new(),
+        }
+    }
+
+    /// Token-cache (hits, misses) since start.
+    pub fn cache_counts(&self) -> (u64, u64) {
+        self.cache.counts()
     }
 
     /// The trusted issuer with this `iss`, if any.
@@ -155,11 +166,37 @@ impl Verifier {
         tasks
     }
 
-    /// Verifies `token` and maps its claims.
+    /// Verifies `token` and maps its claims. A token verified before and still within its lifetime
+    /// comes from the verified-token cache (module `cache`); its revocation is checked either way.
     pub async fn verify(&self, token: &str) -> Result<VerifiedToken, Error> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Error::TooLarge);
         }
+        let key = cache::TokenCache::key(token);
+        if let Some(hit) = self.cache.get(&key) {
+            hit.issuer.check_revocation(&hit.token.claims).await?;
+            return Ok(hit.token.clone());
+        }
+        let (trusted, generation, verified) = self.verify_in_full(token).await?;
+        if let Some(entry) = cache::Entry::new(token.len(), verified.clone(), trusted, generation) {
+            self.cache.insert(key, entry);
+        }
+        Ok(verified)
+    }
+
+    /// [`Verifier::verify`] without the token cache: neither consulted nor filled. What every request
+    /// paid before the cache; the benchmarks compare the two.
+    pub async fn verify_uncached(&self, token: &str) -> Result<VerifiedToken, Error> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(Error::TooLarge);
+        }
+        Ok(self.verify_in_full(token).await?.2)
+    }
+
+    async fn verify_in_full(
+        &self,
+        token: &str,
+    ) -> Result<(Arc<TrustedIssuer>, u64, VerifiedToken), Error> {
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -186,8 +223,12 @@ impl Verifier {
         }
         let iss = peek_issuer(p)?;
         let trusted = self.issuers.get(&iss).ok_or(Error::UnknownIssuer)?;
+        // The generation before verifying: keys installed meanwhile make the entry stale, never the
+        // other way round.
+        let generation = trusted.keys().generation();
         let claims = trusted.verify(token, &header).await?;
-        VerifiedToken::from_claims(iss, header.kid, claims, &self.names)
+        let verified = VerifiedToken::from_claims(iss, header.kid, claims, &self.names)?;
+        Ok((trusted.clone(), generation, verified))
     }
 }
 

@@ -26,6 +26,7 @@ pub struct TrustedIssuer {
     /// One `Validation` per allowed algorithm: jsonwebtoken refuses a list that mixes key families.
     validations: HashMap<Algorithm, Validation>,
     keys: KeySet,
+    leeway_secs: u64,
     /// When set, the header's `typ` must equal it (legate's own access tokens: `at+jwt`).
     required_typ: Option<String>,
     /// When set, asked after the signature and claims check out.
@@ -60,6 +61,7 @@ impl TrustedIssuer {
             issuer: issuer.to_string(),
             validations,
             keys,
+            leeway_secs,
             required_typ: required_typ.map(str::to_string),
             revocation: None,
         }
@@ -79,6 +81,20 @@ impl TrustedIssuer {
     /// The issuer's key set.
     pub fn keys(&self) -> &KeySet {
         &self.keys
+    }
+
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub fn leeway_secs(&self) -> u64 {
+        self.leeway_secs
+    }
+
+    /// The revocation check alone, for a token whose signature and claims were verified before (a
+    /// token-cache hit): it runs on every request.
+    pub(super) async fn check_revocation(&self, claims: &Map<String, Value>) -> Result<(), Error> {
+        match &self.revocation {
+            Some(r) => r.check(claims).await,
+            None => Ok(()),
+        }
     }
 
     /// Checks algorithm, `typ`, key and signature, then the registered claims.
@@ -106,9 +122,7 @@ impl TrustedIssuer {
         key.check(header.alg)?;
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, validation)
             .map_err(map_error)?;
-        if let Some(r) = &self.revocation {
-            r.check(&data.claims).await?;
-        }
+        self.check_revocation(&data.claims).await?;
         Ok(data.claims)
     }
 }

@@ -41,9 +41,11 @@ pub(super) fn snapshot(
     let shapes = crate::policy::shape::shapes(schema_text, namespace, &entity_types);
     let customer_attrs = customer_attrs(&shapes, namespace);
     let action_entities = action_entities(&schema)?;
+    let index = crate::policy::PolicyIndex::build(&set, crate::policy::SPLIT_AT);
     Ok(Snapshot {
         namespace: namespace.to_string(),
         schema,
+        index,
         policies: set,
         entities,
         files: infos,

@@ -1,7 +1,7 @@
 //! Parsing and validating: the schema, the policy files (ids from `@id`, unique across files, no
 //! templates), strict validation against the schema, and the entity data.
 
-use std::{collections::HashMap, str::FromStr};
+use std::{collections::HashMap, str::FromStr, sync::Arc};
 
 use cedar_policy::{Entities, PolicyId, PolicySet, Schema, ValidationMode, Validator};
 
@@ -15,8 +15,9 @@ use crate::policy::PolicyInfo;
 pub(super) struct Parsed {
     pub(super) set: PolicySet,
     pub(super) infos: Vec<PolicyInfo>,
-    /// Each policy's file and that file's text, for validation messages.
-    origin: HashMap<PolicyId, (String, String)>,
+    /// Each policy's file and that file's text, for validation messages: one shared copy per file
+    /// (a copy of the text per policy made one file of 10,000 policies take gigabytes).
+    origin: HashMap<PolicyId, (Arc<str>, Arc<str>)>,
 }
 
 /// The schema file, parsed.
@@ -38,7 +39,10 @@ pub(super) fn policies(files: &[(String, String)]) -> Result<Parsed, LoadError> 
     };
     for (rel, text) in files {
         match PolicySet::from_str(text) {
-            Ok(set) => parsed.add_file(rel, text, set, &mut problems),
+            Ok(set) => {
+                let origin = (Arc::from(rel.as_str()), Arc::from(text.as_str()));
+                parsed.add_file(&origin, set, &mut problems)
+            }
             Err(e) => problems.extend(diagnostics(rel, text, &e)),
         }
     }
@@ -53,11 +57,11 @@ impl Parsed {
     /// Adds one file's policies under their `@id`s.
     fn add_file(
         &mut self,
-        rel: &str,
-        text: &str,
+        origin: &(Arc<str>, Arc<str>),
         file: PolicySet,
         problems: &mut Vec<super::Problem>,
     ) {
+        let (rel, text) = (&*origin.0, &*origin.1);
         if file.templates().next().is_some() {
             let slot = ["?principal", "?resource"]
                 .iter()
@@ -89,8 +93,7 @@ impl Parsed {
                 ));
                 continue;
             }
-            self.origin
-                .insert(pid.clone(), (rel.to_string(), text.to_string()));
+            self.origin.insert(pid.clone(), origin.clone());
             self.infos.push(PolicyInfo {
                 id: id.clone(),
                 file: rel.to_string(),
@@ -111,7 +114,7 @@ impl Parsed {
                     .origin
                     .get(e.policy_id())
                     .cloned()
-                    .unwrap_or_else(|| ("?".into(), String::new()));
+                    .unwrap_or_else(|| ("?".into(), "".into()));
                 diagnostics(&file, &text, e)
             })
             .collect();

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Where the instructions of one POST /v1/authorize go (BENCHMARKS.md, "Decision fast path"): the
+# release binary under callgrind, N requests over one keep-alive connection, then inclusive
+# instruction counts per stage divided by N. Load-independent, unlike wall-clock figures.
+# The same token every time (a token-cache hit, as in steady state); decision log off.
+# Usage: bash benches/callgrind_stages.sh [requests]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-2000}
+command -v valgrind >/dev/null || { echo "valgrind is missing: bash .ci/run installs it" >&2; exit 1; }
+cargo build --release --quiet --bin legate --example openloop --example hello_baseline
+bin=$PWD/target/release/legate
+work=$(mktemp -d)
+pid=
+trap 'kill "$pid" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+TOKEN=$("$bin" --config examples/legate.toml token --key examples/keys/idp-dev-private.pem --sub C-1 --legal-entity LE-1 --ttl-secs 7200)
+printf '%s' '{"action":"viewOrder","resource":{"type":"Order","id":"O-1","attrs":{"owner":{"type":"Customer","id":"C-1"},"legalEntity":{"type":"LegalEntity","id":"LE-1"}}}}' > "$work/body.json"
+
+measure() { # label server-command...
+  local label=$1; shift
+  valgrind --tool=callgrind --callgrind-out-file="$work/$label.out" "$@" > /dev/null 2>"$work/$label.err" &
+  pid=$!
+  for _ in $(seq 600); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+  # Warm-up (first-use allocations, the token-cache miss), then the measured requests at a low rate.
+  "$PWD/target/release/examples/openloop" "127.0.0.1:$port" /v1/authorize 50 1 1 "$work/body.json" "$TOKEN" > /dev/null
+  callgrind_control -z "$pid" > /dev/null
+  "$PWD/target/release/examples/openloop" "127.0.0.1:$port" /v1/authorize 400 "$(awk -v n="$n" 'BEGIN {print n/400}')" 1 "$work/body.json" "$TOKEN"
+  callgrind_control -d "$pid" > /dev/null
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  # The dump taken right after the measured requests (`-z` zeroed the counters before them).
+  local dump; dump=$(ls "$work/$label.out".* | sort -t. -k3 -n | head -1)
+  local total; total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}')
+  echo "$label: $(awk -v t="$total" -v n="$n" 'BEGIN {printf "%.0f", t/n}') instructions per request (all threads)"
+  echo "$dump" > "$work/$label.path"
+}
+
+stage() { # dump pattern label
+  local v
+  v=$(callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null | grep -F -- "$2" | head -1 | awk '{gsub(",","",$1); print $1}')
+  printf '  %-44s %8.0f\n' "$3" "$(awk -v t="${v:-0}" -v n="$n" 'BEGIN {print t/n}')"
+}
+
+measure hello "$PWD/target/release/examples/hello_baseline" "127.0.0.1:$port"
+LEGATE_LOG=warn LEGATE_LOG__DECISIONS=off measure legate "$bin" --config examples/legate.toml serve --listen "127.0.0.1:$port"
+d=$(cat "$work/legate.path")
+echo "legate, inclusive per request:"
+stage "$d" "legate::verify::Verifier::verify" "token (verify, cache hit + revocation check)"
+stage "$d" "AppJson<T> as axum_core::extract::FromRequest" "body: read + JSON parse (AppJson)"
+stage "$d" "legate::decide::Decider::fetch" "decider: snapshot + entity data + principal"
+stage "$d" "legate::request::Base::new" "  request build, shared part (principal)"
+stage "$d" "legate::decide::Decider::decide" "decide (build + evaluate + record)"
+stage "$d" "legate::request::Base::build" "  request build, per check"
+stage "$d" "legate::policy::evaluate::evaluate" "  evaluate (index + Cedar)"
+stage "$d" "cedar_policy::api::Authorizer::is_authorized" "    Cedar is_authorized"
+stage "$d" "legate::audit::Audit::decision" "  record (counters, histogram, log)"
+stage "$d" "AppJson<T> as axum_core::response::into_response::IntoResponse" "answer: JSON serialize"
+stage "$d" "legate::http::observe" "observability middleware (incl. inner)"

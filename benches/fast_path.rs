@@ -1,0 +1,184 @@
+//! Criterion benchmarks of the decision fast path (`BENCHMARKS.md`, "Decision fast path"): token
+//! verification cached and uncached per algorithm, one decision against the shipped set and against
+//! the shipped set plus 10,000 and 100,000 generated per-customer policies in one file, a batch of
+//! 100 checks as the HTTP handler runs it, and loading 10,000 policies from one file and from 100.
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
+use std::{fmt::Write as _, path::Path, sync::Arc};
+
+use aws_lc_rs::{
+    encoding::{AsDer, Pkcs8V1Der},
+    rsa::{KeyPair as RsaKeyPair, KeySize},
+    signature::{EcdsaKeyPair, Ed25519KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING},
+};
+use criterion::{criterion_group, criterion_main, Criterion};
+use jsonwebtoken::Algorithm;
+use legate::{
+    audit::Audit,
+    decide::{batch, Decider, EntityData},
+    entities::{EntitySource, FileSource},
+    issue::SigningKey,
+    policy,
+    request::Check,
+    verify::{ClaimNames, KeySet, TrustedIssuer, Verifier, VerifyKey},
+};
+use serde_json::{json, value::RawValue};
+
+fn pem(der: &[u8]) -> String {
+    pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec()))
+}
+
+fn keys() -> Vec<SigningKey> {
+    let rsa = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+    let rsa = pem(AsDer::<Pkcs8V1Der<'_>>::as_der(&rsa).unwrap().as_ref());
+    let ec = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    let ec = pem(ec.to_pkcs8v1().unwrap().as_ref());
+    let ed = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
+    let ed = pem(ed.as_ref());
+    [rsa, ec, ed]
+        .iter()
+        .map(|p| SigningKey::from_pem(p.as_bytes()).unwrap())
+        .collect()
+}
+
+fn token(key: &SigningKey) -> String {
+    let now = jsonwebtoken::get_current_timestamp();
+    let mut header = jsonwebtoken::Header::new(key.alg);
+    header.kid = Some(key.kid.clone());
+    let claims = json!({"iss": "https://idp.bench", "aud": "storefront", "sub": "C-1",
+                        "legalEntityId": "LE-1", "iat": now, "exp": now + 86_400});
+    jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap()
+}
+
+/// The shipped policy directory plus `n` generated per-customer policies in `files` files.
+pub fn policy_dir(n: usize, files: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    for e in std::fs::read_dir(shipped).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+        }
+    }
+    if n > 0 {
+        let per = n.div_ceil(files);
+        for f in 0..files {
+            let mut text = String::new();
+            for i in f * per..((f + 1) * per).min(n) {
+                let _ = writeln!(
+                    text,
+                    "@id(\"gen-{i}\")\npermit (principal == Shop::Customer::\"C-{i}\", action == Shop::Action::\"viewOrder\", resource)\nwhen {{ resource.owner == principal }};"
+                );
+            }
+            std::fs::write(dir.path().join(format!("generated-{f}.cedar")), text).unwrap();
+        }
+    }
+    dir
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let keys = keys();
+    let verify_keys: Vec<VerifyKey> = keys
+        .iter()
+        .map(|k| VerifyKey::from_jwk(&k.jwk).unwrap())
+        .collect();
+    let issuer = TrustedIssuer::new(
+        "https://idp.bench",
+        &["storefront".to_string()],
+        &[Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA],
+        30,
+        KeySet::fixed(verify_keys),
+        None,
+    );
+    let verifier = Verifier::new(
+        vec![issuer],
+        ClaimNames {
+            customer: "sub".into(),
+            legal_entity: "legalEntityId".into(),
+        },
+    );
+    let mut group = c.benchmark_group("verify");
+    for key in &keys {
+        let t = token(key);
+        group.bench_function(format!("{:?}/uncached", key.alg), |b| {
+            b.iter(|| rt.block_on(verifier.verify_uncached(&t)).unwrap())
+        });
+        group.bench_function(format!("{:?}/cached", key.alg), |b| {
+            b.iter(|| rt.block_on(verifier.verify(&t)).unwrap())
+        });
+    }
+    group.finish();
+
+    let verified = rt.block_on(verifier.verify(&token(&keys[0]))).unwrap();
+    let audit = Audit::disabled();
+    let order: Check = serde_json::from_value(json!({"action": "viewOrder", "resource": {"type": "Order", "id": "O-1",
+        "attrs": {"owner": {"type": "Customer", "id": "C-2"}, "legalEntity": {"type": "LegalEntity", "id": "LE-1"}}}}))
+    .unwrap();
+    let mut group = c.benchmark_group("decide");
+    for n in [0, 10_000, 100_000] {
+        let dir = policy_dir(n, 1);
+        let snapshot = Arc::new(policy::load(dir.path(), "Shop").unwrap());
+        let data: EntityData = rt
+            .block_on(FileSource.assignments(&snapshot, &verified.customer))
+            .into();
+        // A decider per iteration: what one `/v1/authorize` request does after verification.
+        group.bench_function(format!("order/+{n}_policies"), |b| {
+            b.iter(|| {
+                Decider::new(snapshot.clone(), data.clone(), &verified, Some(&audit))
+                    .decide(&order)
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+
+    let snapshot = Arc::new(
+        policy::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+            "Shop",
+        )
+        .unwrap(),
+    );
+    let data: EntityData = rt
+        .block_on(FileSource.assignments(&snapshot, &verified.customer))
+        .into();
+    let products: Vec<Box<RawValue>> = (0..100)
+        .map(|i| {
+            let seg = ["wholesale", "retail"][i % 2];
+            let check = json!({"action": "viewProduct", "resource": {"type": "Product", "id": format!("P-{i}"),
+                "attrs": {"segments": [{"type": "Segment", "id": seg}]}}});
+            RawValue::from_string(check.to_string()).unwrap()
+        })
+        .collect();
+    // As the handler does for a batch of 100 (above `BLOCKING_AT`, but the hand-over to the blocking
+    // pool is left out here): one decider, each raw check parsed once.
+    c.bench_function("batch/100_products", |b| {
+        b.iter(|| {
+            Decider::new(snapshot.clone(), data.clone(), &verified, Some(&audit))
+                .decide_each(batch::parse(&products))
+                .iter()
+                .filter(|d| d.allow)
+                .count()
+        })
+    });
+
+    let mut group = c.benchmark_group("load");
+    group.sample_size(10);
+    for (n, files) in [(10_000, 1), (10_000, 100)] {
+        let dir = policy_dir(n, files);
+        group.bench_function(format!("{n}_policies_{files}_files"), |b| {
+            b.iter(|| policy::load(dir.path(), "Shop").unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3));
+    targets = bench
+}
+criterion_main!(benches);

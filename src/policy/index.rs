@@ -1,0 +1,216 @@
+//! The policy index: a snapshot's policies split by scope at load, so a request evaluates only the
+//! policies it can match.
+//!
+//! Every policy goes into exactly one bucket, keyed by its most selective scope constraint, in this
+//! order: principal `==`/`in`/`is … in` an entity; resource `==`/`in`/`is … in` an entity; action
+//! `==` an action or `in` a single action (group); principal `is` a type; resource `is` a type; else
+//! the catch-all bucket. Each bucket is its own `PolicySet`, built once.
+//!
+//! A request can only satisfy (or error in) a policy whose scope it matches, and a policy whose scope
+//! does not match evaluates to false without an error. Cedar's `in` is "equal, or an ancestor in the
+//! entities passed". So the buckets a request needs are those of its principal and the principal's
+//! ancestors, its resource and the resource's ancestors, its action and the action's groups, the
+//! principal's and the resource's types, and the catch-all; every policy outside them is certainly
+//! not satisfied and raises no error.
+//!
+//! Those buckets are evaluated one by one and combined by Cedar's own rules: a satisfied `forbid` in
+//! any bucket denies, with every satisfied `forbid` as the reason; else a satisfied `permit` in any
+//! bucket allows, with every satisfied `permit` as the reason; else deny with no reason. Errors are
+//! the union. The result equals evaluating the whole set (proved against plain `is_authorized` by the
+//! property test beside this file).
+
+use std::collections::HashMap;
+
+use cedar_policy::{
+    ActionConstraint, Authorizer, Decision, Entities, EntityTypeName, EntityUid, Policy, PolicyId,
+    PolicySet, PrincipalConstraint, Request, ResourceConstraint, Response,
+};
+
+/// Below this many policies the whole set is one bucket: splitting buys nothing and each extra
+/// bucket evaluated costs a little.
+pub const SPLIT_AT: usize = 64;
+
+/// What one evaluation decided, in a form both the index and a plain `is_authorized` give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Cedar's decision (before legate's "an erroring forbid denies" rule).
+    pub decision: Decision,
+    /// The determining policies, sorted.
+    pub reasons: Vec<PolicyId>,
+    /// Each evaluation error with the policy it came from, sorted.
+    pub errors: Vec<(PolicyId, String)>,
+}
+
+impl Outcome {
+    /// The outcome of one plain `is_authorized` call.
+    pub fn from_response(response: &Response) -> Self {
+        let mut out = Self {
+            decision: response.decision(),
+            reasons: response.diagnostics().reason().cloned().collect(),
+            errors: Vec::new(),
+        };
+        push_errors(&mut out.errors, response);
+        out.reasons.sort();
+        out.errors.sort();
+        out
+    }
+}
+
+fn push_errors(into: &mut Vec<(PolicyId, String)>, response: &Response) {
+    for e in response.diagnostics().errors() {
+        let cedar_policy::AuthorizationError::PolicyEvaluationError(pe) = e;
+        into.push((pe.policy_id().clone(), e.to_string()));
+    }
+}
+
+/// The snapshot's policies, bucketed by scope.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyIndex {
+    buckets: Vec<PolicySet>,
+    principal: HashMap<EntityUid, usize>,
+    resource: HashMap<EntityUid, usize>,
+    action: HashMap<EntityUid, usize>,
+    principal_type: HashMap<EntityTypeName, usize>,
+    resource_type: HashMap<EntityTypeName, usize>,
+    any: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Principal(EntityUid),
+    Resource(EntityUid),
+    Action(EntityUid),
+    PrincipalType(EntityTypeName),
+    ResourceType(EntityTypeName),
+    Any,
+}
+
+fn key(policy: &Policy) -> Key {
+    match policy.principal_constraint() {
+        PrincipalConstraint::Eq(u)
+        | PrincipalConstraint::In(u)
+        | PrincipalConstraint::IsIn(_, u) => return Key::Principal(u),
+        PrincipalConstraint::Any | PrincipalConstraint::Is(_) => {}
+    }
+    match policy.resource_constraint() {
+        ResourceConstraint::Eq(u) | ResourceConstraint::In(u) | ResourceConstraint::IsIn(_, u) => {
+            return Key::Resource(u)
+        }
+        ResourceConstraint::Any | ResourceConstraint::Is(_) => {}
+    }
+    match policy.action_constraint() {
+        ActionConstraint::Eq(u) => return Key::Action(u),
+        ActionConstraint::In(mut list) if list.len() == 1 => {
+            return Key::Action(list.pop().expect("one element"))
+        }
+        ActionConstraint::In(_) | ActionConstraint::Any => {}
+    }
+    if let PrincipalConstraint::Is(t) = policy.principal_constraint() {
+        return Key::PrincipalType(t);
+    }
+    if let ResourceConstraint::Is(t) = policy.resource_constraint() {
+        return Key::ResourceType(t);
+    }
+    Key::Any
+}
+
+impl PolicyIndex {
+    /// Buckets `set` by scope; a set smaller than `split_at` stays one bucket.
+    pub fn build(set: &PolicySet, split_at: usize) -> Self {
+        let mut index = Self::default();
+        let count = set.policies().count();
+        let mut slots: HashMap<Key, usize> = HashMap::new();
+        for policy in set.policies() {
+            let k = if count < split_at {
+                Key::Any
+            } else {
+                key(policy)
+            };
+            let slot = *slots.entry(k.clone()).or_insert_with(|| {
+                index.buckets.push(PolicySet::new());
+                let slot = index.buckets.len() - 1;
+                match k {
+                    Key::Principal(u) => _ = index.principal.insert(u, slot),
+                    Key::Resource(u) => _ = index.resource.insert(u, slot),
+                    Key::Action(u) => _ = index.action.insert(u, slot),
+                    Key::PrincipalType(t) => _ = index.principal_type.insert(t, slot),
+                    Key::ResourceType(t) => _ = index.resource_type.insert(t, slot),
+                    Key::Any => index.any = Some(slot),
+                }
+                slot
+            });
+            // Ids are unique in `set`, so adding to a bucket cannot clash.
+            let _ = index.buckets[slot].add(policy.clone());
+        }
+        index
+    }
+
+    /// How many buckets the set was split into.
+    pub fn buckets(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// The buckets `request` can match (by index), given the request's `entities`.
+    fn relevant(&self, request: &Request, entities: &Entities, out: &mut Vec<usize>) {
+        let with_ancestors =
+            |map: &HashMap<EntityUid, usize>, uid: Option<&EntityUid>, out: &mut Vec<usize>| {
+                let Some(uid) = uid else { return };
+                if map.is_empty() {
+                    return;
+                }
+                out.extend(map.get(uid).copied());
+                for a in entities.ancestors(uid).into_iter().flatten() {
+                    out.extend(map.get(a).copied());
+                }
+            };
+        with_ancestors(&self.principal, request.principal(), out);
+        with_ancestors(&self.resource, request.resource(), out);
+        with_ancestors(&self.action, request.action(), out);
+        if let Some(p) = request.principal() {
+            out.extend(self.principal_type.get(p.type_name()).copied());
+        }
+        if let Some(r) = request.resource() {
+            out.extend(self.resource_type.get(r.type_name()).copied());
+        }
+        out.extend(self.any);
+    }
+
+    /// Decides `request` by evaluating only the buckets it can match, combined by Cedar's rules.
+    pub fn is_authorized(&self, request: &Request, entities: &Entities) -> Outcome {
+        let mut relevant = Vec::with_capacity(4);
+        self.relevant(request, entities, &mut relevant);
+        let authorizer = Authorizer::new();
+        let mut forbids = Vec::new();
+        let mut permits = Vec::new();
+        let mut errors = Vec::new();
+        for slot in relevant {
+            let response = authorizer.is_authorized(request, &self.buckets[slot], entities);
+            let reasons = response.diagnostics().reason().cloned();
+            match response.decision() {
+                // A bucket allows only when none of its forbids is satisfied: its reasons are permits.
+                Decision::Allow => permits.extend(reasons),
+                // A bucket denies with reasons only when forbids are satisfied: they are the reasons.
+                Decision::Deny => forbids.extend(reasons),
+            }
+            push_errors(&mut errors, &response);
+        }
+        let (decision, mut reasons) = if !forbids.is_empty() {
+            (Decision::Deny, forbids)
+        } else if !permits.is_empty() {
+            (Decision::Allow, permits)
+        } else {
+            (Decision::Deny, Vec::new())
+        };
+        reasons.sort();
+        errors.sort();
+        Outcome {
+            decision,
+            reasons,
+            errors,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "index_tests.rs"]
+mod tests;
