@@ -3,27 +3,10 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{order, product, TestApp};
 use legate::decide::batch::CHUNK;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-async fn log_lines(path: &std::path::Path, n: usize) -> Vec<Value> {
-    for _ in 0..100 {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines: Vec<Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-            .collect();
-        if lines.len() >= n {
-            return lines;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("fewer than {n} decision log lines in {}", path.display());
-}
 
 #[tokio::test]
 async fn a_large_batch_answers_as_single_checks_do_and_logs_under_its_request_id() {
@@ -68,7 +51,7 @@ async fn a_large_batch_answers_as_single_checks_do_and_logs_under_its_request_id
         };
         assert_eq!(results[i], single, "check {i}");
     }
-    let lines = log_lines(&path, n).await;
+    let lines = common::decision_log_lines(&path, n).await;
     let batch_lines: Vec<&Value> = lines
         .iter()
         .filter(|l| l["request_id"] == "batch-1")

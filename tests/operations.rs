@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::{collections::BTreeMap, path::Path, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use common::{order, product, TestApp};
 use reqwest::StatusCode;
@@ -250,22 +250,6 @@ async fn every_response_carries_a_request_id_the_callers_when_usable() {
     app.stop().await;
 }
 
-/// Waits (bounded) until `path` holds at least `n` lines, and returns them parsed.
-async fn log_lines(path: &Path, n: usize) -> Vec<Value> {
-    for _ in 0..100 {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines: Vec<Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-            .collect();
-        if lines.len() >= n {
-            return lines;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("fewer than {n} decision log lines in {}", path.display());
-}
-
 #[tokio::test]
 async fn the_decision_log_line_of_a_request_has_every_field() {
     let log = tempfile::tempdir().unwrap();
@@ -288,7 +272,7 @@ async fn the_decision_log_line_of_a_request_has_every_field() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 
-    let lines = log_lines(&path, 1).await;
+    let lines = common::decision_log_lines(&path, 1).await;
     assert_eq!(lines.len(), 1, "{lines:?}");
     let l = &lines[0];
     assert_eq!(l["request_id"], "audit-me-1");
@@ -341,10 +325,10 @@ async fn sampling_drops_allows_but_always_keeps_denies() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let lines = log_lines(&path, 10).await;
+    let lines = common::decision_log_lines(&path, 10).await;
     // Give a stray allow line time to show up before counting.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let lines_now = log_lines(&path, 10).await;
+    let lines_now = common::decision_log_lines(&path, 10).await;
     assert_eq!(lines.len(), lines_now.len());
     assert_eq!(lines_now.len(), 10, "{lines_now:?}");
     assert!(lines_now.iter().all(|l| l["decision"] == "deny"));

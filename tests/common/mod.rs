@@ -272,3 +272,20 @@ pub fn product(id: &str, segments: &[&str]) -> Value {
         .collect();
     json!({"action": "viewProduct", "resource": {"type": "Product", "id": id, "attrs": {"segments": segs}}})
 }
+
+/// Waits (bounded, 5 s) until the decision log at `path` holds at least `n` lines, and returns
+/// them parsed.
+pub async fn decision_log_lines(path: &Path, n: usize) -> Vec<Value> {
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("fewer than {n} decision log lines in {}", path.display());
+}
