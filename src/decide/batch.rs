@@ -22,6 +22,10 @@ use crate::{
 pub const CHUNK: usize = 8;
 
 /// Reads each raw check; one that is not a valid check body is `Err(reason)` on its own.
+///
+/// Each check is read from its own raw text by the same derived deserializer as a single
+/// `/v1/authorize` body, so a duplicate key is refused (`duplicate field ...`) exactly as there;
+/// going through `serde_json::Value` first would let the last duplicate win silently.
 pub fn parse(checks: &[Box<RawValue>]) -> impl Iterator<Item = Result<Check, String>> + '_ {
     checks.iter().map(|raw| {
         serde_json::from_str::<Check>(raw.get()).map_err(|e| format!("invalid check: {e}"))
