@@ -72,6 +72,16 @@ pub enum JwksError {
     /// No usable signing key.
     #[error("{0} has no usable signing key")]
     Empty(String),
+    /// Several usable keys, and one has no `kid` or two share one: a token could not be matched
+    /// to one key, so the whole set is refused (at start-up an error, on refresh the last good set
+    /// is kept).
+    #[error("{origin} has several signing keys and {reason}; every key needs its own `kid`")]
+    AmbiguousKids {
+        /// file or URL
+        origin: String,
+        /// which `kid` is missing or repeated
+        reason: String,
+    },
 }
 
 /// A public key ready to verify, with what it may be used for.
@@ -177,7 +187,9 @@ impl VerifyKey {
     }
 }
 
-/// Parses a JWKS document, skipping (not failing on) keys legate cannot or must not use.
+/// Parses a JWKS document, skipping (not failing on) keys legate cannot or must not use. Of the
+/// usable keys, a single one may lack `kid`; with several, each needs its own `kid` or the document
+/// is refused ([`JwksError::AmbiguousKids`]) rather than letting the last of a `kid` win.
 pub fn parse_jwks(text: &str, origin: &str) -> Result<Vec<VerifyKey>, JwksError> {
     let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| JwksError::Parse {
         origin: origin.to_string(),
@@ -203,6 +215,21 @@ pub fn parse_jwks(text: &str, origin: &str) -> Result<Vec<VerifyKey>, JwksError>
     }
     if out.is_empty() {
         return Err(JwksError::Empty(origin.to_string()));
+    }
+    if out.len() > 1 {
+        let ambiguous = |reason: String| JwksError::AmbiguousKids {
+            origin: origin.to_string(),
+            reason,
+        };
+        let mut seen = std::collections::HashSet::new();
+        for k in &out {
+            if k.kid.is_empty() {
+                return Err(ambiguous("one has no `kid`".into()));
+            }
+            if !seen.insert(k.kid.as_str()) {
+                return Err(ambiguous(format!("`kid` {:?} is used twice", k.kid)));
+            }
+        }
     }
     Ok(out)
 }
@@ -443,6 +470,64 @@ mod tests {
             two.only_key_for(Algorithm::RS256).unwrap_err(),
             Error::MissingKid
         );
+    }
+
+    #[test]
+    fn several_keys_without_or_with_a_repeated_kid_are_refused() {
+        let dev: serde_json::Value =
+            serde_json::from_str(include_str!("../../examples/keys/idp-dev-jwks.json")).unwrap();
+        let key = dev["keys"][0].clone();
+        let with_kid = |kid: Option<&str>| {
+            let mut k = key.clone();
+            let o = k.as_object_mut().unwrap();
+            o.remove("kid");
+            if let Some(kid) = kid {
+                o.insert("kid".into(), kid.into());
+            }
+            k
+        };
+        let doc = |keys: Vec<serde_json::Value>| serde_json::json!({ "keys": keys }).to_string();
+        // One key without kid is fine: a token without kid is matched to it.
+        assert_eq!(
+            parse_jwks(&doc(vec![with_kid(None)]), "t").unwrap().len(),
+            1
+        );
+        assert_eq!(
+            parse_jwks(&doc(vec![with_kid(Some("a")), with_kid(Some("b"))]), "t")
+                .unwrap()
+                .len(),
+            2
+        );
+        for keys in [
+            vec![with_kid(None), with_kid(Some("b"))],
+            vec![with_kid(None), with_kid(None)],
+            vec![with_kid(Some("a")), with_kid(Some("a"))],
+        ] {
+            let e = parse_jwks(&doc(keys), "t").unwrap_err();
+            assert!(matches!(e, JwksError::AmbiguousKids { .. }), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refresh_to_an_ambiguous_set_keeps_the_last_good_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        let dev = include_str!("../../examples/keys/idp-dev-jwks.json");
+        std::fs::write(&path, dev).unwrap();
+        let kid = parse_jwks(dev, "dev").unwrap()[0].kid.clone();
+        let set = KeySet::load(KeySource::File(path.clone()), Duration::ZERO)
+            .await
+            .unwrap();
+        let mut doc: serde_json::Value = serde_json::from_str(dev).unwrap();
+        let key = doc["keys"][0].clone();
+        doc["keys"].as_array_mut().unwrap().push(key);
+        std::fs::write(&path, doc.to_string()).unwrap();
+        assert!(!set.refresh().await, "an ambiguous set is not installed");
+        assert!(set.get(&kid).await.is_ok());
+        assert!(matches!(
+            KeySet::load(KeySource::File(path), Duration::ZERO).await,
+            Err(JwksError::AmbiguousKids { .. })
+        ));
     }
 
     #[test]
