@@ -1,6 +1,9 @@
 //! The `file` entity source: assignments from the snapshot's `entities.json`, so they reload
 //! together with the policies and a request sees the entities of the same snapshot it is decided on.
 //! A customer's optional `defaultLegalEntity` attribute (an entity reference) names its default.
+//! Its roles per assignment are its Cedar entity tags (`tags Set<String>` in the schema): the tag
+//! key is a legal entity id, the value the roles held there (`"tags": {"LE-1": ["buyer"]}`); a tag
+//! whose value is not a set of strings gives no roles.
 
 use std::sync::Arc;
 
@@ -49,8 +52,28 @@ impl FileSource {
             parents,
             entities,
             default,
+            roles: roles(me),
         }
     }
+}
+
+/// The customer's tags that are sets of strings, by tag key (a legal entity id).
+fn roles(me: &cedar_policy::Entity) -> std::collections::HashMap<String, Vec<String>> {
+    me.tags()
+        .filter_map(|(key, value)| {
+            let Ok(EvalResult::Set(set)) = value else {
+                return None;
+            };
+            let roles = set
+                .iter()
+                .map(|v| match v {
+                    EvalResult::String(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<String>>>()?;
+            Some((key.to_string(), roles))
+        })
+        .collect()
 }
 
 impl EntitySource for FileSource {

@@ -148,6 +148,7 @@ fn assignments_come_from_the_entity_source_and_none_fails_closed() {
         parents: vec![le1],
         entities: Vec::new(),
         default: None,
+        roles: Default::default(),
     };
     let (req, entities) = build(&s, &(&p).into(), Some(&from_source), &order).unwrap();
     assert!(evaluate(&s, &req, &entities).allow);
