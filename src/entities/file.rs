@@ -85,3 +85,30 @@ impl EntitySource for FileSource {
         Box::pin(async move { Ok(Arc::new(Self::lookup(snapshot, customer))) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_the_customers_set_of_strings_tags() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/b2b/policies");
+        let snapshot = crate::policy::load(&dir, "Shop").unwrap();
+        let anna = FileSource::lookup(&snapshot, &CustomerId("C-ANNA".into()));
+        assert_eq!(anna.roles.len(), 2);
+        assert_eq!(anna.roles["LE-ACME"], ["admin"]);
+        assert_eq!(anna.roles["LE-ACME-DE"], ["buyer"]);
+        let le =
+            |id: &str| -> EntityUid { format!("Shop::LegalEntity::\"{id}\"").parse().unwrap() };
+        assert_eq!(anna.roles_in(&le("LE-ACME")), ["admin"]);
+        // Finn has an admin tag for LE-GLOBEX but is not assigned there.
+        let finn = FileSource::lookup(&snapshot, &CustomerId("C-FINN".into()));
+        assert_eq!(finn.roles_in(&le("LE-ACME-DE-B")), ["approver", "buyer"]);
+        assert!(finn.roles_in(&le("LE-GLOBEX")).is_empty());
+        // The shipped entities have no tags.
+        let shipped = crate::policy::shipped();
+        assert!(FileSource::lookup(&shipped, &CustomerId("C-1".into()))
+            .roles
+            .is_empty());
+    }
+}

@@ -306,4 +306,39 @@ mod tests {
         assert_eq!(name, cedar_policy::EvalResult::String("Seven".into()));
         assert!(a.entities[1].attr("name").is_none());
     }
+
+    #[test]
+    fn roles_are_kept_per_entity_and_the_hierarchy_comes_from_entities_json() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/b2b/policies");
+        let snapshot = crate::policy::load(&dir, "Shop").unwrap();
+        let records: Vec<LegalEntityRecord> = serde_json::from_value(json!([
+            {"id": "LE-ACME-DE-B", "segments": ["retail"], "roles": ["buyer", "approver"]},
+            {"id": "LE-NEW"}
+        ]))
+        .unwrap();
+        let a = to_assignments(&snapshot, &records).unwrap();
+        assert_eq!(a.roles["LE-ACME-DE-B"], ["buyer", "approver"]);
+        assert!(!a.roles.contains_key("LE-NEW"));
+        let mut ancestors: Vec<String> = a.entities[0]
+            .clone()
+            .into_inner()
+            .2
+            .iter()
+            .map(|p| p.id().unescaped().to_string())
+            .collect();
+        ancestors.sort();
+        assert_eq!(ancestors, ["LE-ACME", "LE-ACME-DE"]);
+        assert!(a.entities[1].clone().into_inner().2.is_empty());
+    }
+
+    #[test]
+    fn roles_that_are_not_an_array_of_strings_are_a_bad_answer() {
+        for bad in [json!("admin"), json!([1]), json!({"a": 1}), json!([null])] {
+            let answer = json!([{"id": "LE-1", "roles": bad}]);
+            assert!(
+                serde_json::from_value::<Vec<LegalEntityRecord>>(answer).is_err(),
+                "{bad}"
+            );
+        }
+    }
 }
