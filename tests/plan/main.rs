@@ -1,8 +1,9 @@
 //! `POST /v1/plan` end to end: a legate on a real socket, differential tests against
 //! `/v1/authorize` over a generated universe (filter interpreter and a real PostgreSQL), bad input,
-//! 401, hot reload, and `legate plan` on the command line.
+//! 401, hot reload, `legate plan` on the command line, and the B2B pack (`b2b`).
 #![allow(missing_debug_implementations, unreachable_pub)]
 
+mod b2b;
 #[path = "../common/mod.rs"]
 mod common;
 mod interp;
