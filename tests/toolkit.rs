@@ -319,3 +319,47 @@ fn the_b2b_pack_passes_its_suites_with_at_least_forty_cases() {
 fn the_b2b_tests_cover_every_b2b_policy_both_ways() {
     assert_covered_both_ways(&b2b());
 }
+
+#[test]
+fn legate_plan_on_the_b2b_pack_uses_the_roles_of_the_selected_entity() {
+    let dir = b2b();
+    let plan = |claims: &str, action: &str| -> serde_json::Value {
+        let out = legate(&[
+            "plan",
+            dir.to_str().unwrap(),
+            "--claims",
+            claims,
+            "--action",
+            action,
+            "--type",
+            "Order",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Carla is approver in LE-ACME-DE and requester in LE-ACME-FR.
+    let de = plan(
+        r#"{"sub":"C-CARLA","legalEntityId":"LE-ACME-DE"}"#,
+        "approveOrder",
+    );
+    assert_eq!(de["kind"], "conditional", "{de}");
+    assert_eq!(
+        de["policies"],
+        serde_json::json!(["b2b-approve-entity-orders"])
+    );
+    let fr = plan(
+        r#"{"sub":"C-CARLA","legalEntityId":"LE-ACME-FR"}"#,
+        "approveOrder",
+    );
+    assert_eq!(fr["kind"], "always_denied", "{fr}");
+    // The parent's admin: the filter lists the whole hierarchy below LE-ACME.
+    let anna = plan(
+        r#"{"sub":"C-ANNA","legalEntityId":"LE-ACME"}"#,
+        "listOrders",
+    );
+    let filter = anna["filter"].to_string();
+    for le in ["LE-ACME-DE", "LE-ACME-DE-B", "LE-ACME-FR"] {
+        assert!(filter.contains(le), "{anna}");
+    }
+    assert!(!filter.contains("LE-GLOBEX"), "{anna}");
+}

@@ -38,7 +38,7 @@ pub struct Check {
     pub action: String,
     /// The resource asked about.
     pub resource: ResourceRef,
-    /// Extra context keys (never `legalEntity`).
+    /// Extra context keys (never `legalEntity` or `roles`).
     #[serde(default)]
     pub context: Option<Map<String, Value>>,
 }
