@@ -104,29 +104,40 @@ fn the_shipped_policy_tests_pass() {
 
 #[test]
 fn the_shipped_tests_cover_every_shipped_policy_both_ways() {
-    let snapshot = legate::policy::load(&shipped(), "Shop").unwrap();
+    assert_covered_both_ways(&shipped());
+}
+
+/// Every permit of `dir` is named by an allow case, with a deny case of the same action on the same
+/// resource type; every forbid is named by a deny case, with an allow case of the same kind.
+fn assert_covered_both_ways(dir: &Path) {
+    use legate::toolkit::Expect;
+    let snapshot = legate::policy::load(dir, "Shop").unwrap();
     let mut cases = Vec::new();
-    for e in std::fs::read_dir(shipped().join("tests")).unwrap() {
+    for e in std::fs::read_dir(dir.join("tests")).unwrap() {
         let suite = legate::toolkit::read_suite(&e.unwrap().path()).unwrap();
         cases.extend(suite.cases);
     }
     for p in &snapshot.files {
-        // An allow this policy decides...
-        let allows: Vec<_> = cases
+        let forbid = snapshot.forbids.iter().any(|f| f.to_string() == p.id);
+        let (decides, other) = if forbid {
+            (Expect::Deny, Expect::Allow)
+        } else {
+            (Expect::Allow, Expect::Deny)
+        };
+        // A case this policy decides...
+        let decided: Vec<_> = cases
             .iter()
-            .filter(|c| c.expect == legate::toolkit::Expect::Allow)
+            .filter(|c| c.expect == decides)
             .filter(|c| c.policies.as_ref().is_some_and(|ps| ps.contains(&p.id)))
             .collect();
-        assert!(!allows.is_empty(), "no allow case names {}", p.id);
-        // ...and a deny of the same action on the same resource type.
-        for a in allows {
+        assert!(!decided.is_empty(), "no {decides:?} case names {}", p.id);
+        // ...and the other answer for the same action on the same resource type.
+        for a in decided {
             assert!(
-                cases
-                    .iter()
-                    .any(|c| c.expect == legate::toolkit::Expect::Deny
-                        && c.action == a.action
-                        && c.resource.kind == a.resource.kind),
-                "no deny case for {} {} (policy {})",
+                cases.iter().any(|c| c.expect == other
+                    && c.action == a.action
+                    && c.resource.kind == a.resource.kind),
+                "no {other:?} case for {} {} (policy {})",
                 a.action,
                 a.resource.kind,
                 p.id
@@ -277,4 +288,78 @@ fn authorize_takes_extra_entities_from_a_file() {
     let out = run(args(true));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("select-assigned-entity"));
+}
+
+fn b2b() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/b2b/policies")
+}
+
+#[test]
+fn validate_accepts_the_b2b_pack() {
+    let out = legate(&["validate", b2b().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("13 policies valid"), "{stdout}");
+}
+
+#[test]
+fn the_b2b_pack_passes_its_suites_with_at_least_forty_cases() {
+    let out = legate(&["test", b2b().to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let passed: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_suffix(" passed, 0 failed"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no summary line: {stdout}"));
+    assert!(passed >= 40, "{passed} cases: {stdout}");
+}
+
+#[test]
+fn the_b2b_tests_cover_every_b2b_policy_both_ways() {
+    assert_covered_both_ways(&b2b());
+}
+
+#[test]
+fn legate_plan_on_the_b2b_pack_uses_the_roles_of_the_selected_entity() {
+    let dir = b2b();
+    let plan = |claims: &str, action: &str| -> serde_json::Value {
+        let out = legate(&[
+            "plan",
+            dir.to_str().unwrap(),
+            "--claims",
+            claims,
+            "--action",
+            action,
+            "--type",
+            "Order",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Carla is approver in LE-ACME-DE and requester in LE-ACME-FR.
+    let de = plan(
+        r#"{"sub":"C-CARLA","legalEntityId":"LE-ACME-DE"}"#,
+        "approveOrder",
+    );
+    assert_eq!(de["kind"], "conditional", "{de}");
+    assert_eq!(
+        de["policies"],
+        serde_json::json!(["b2b-approve-entity-orders"])
+    );
+    let fr = plan(
+        r#"{"sub":"C-CARLA","legalEntityId":"LE-ACME-FR"}"#,
+        "approveOrder",
+    );
+    assert_eq!(fr["kind"], "always_denied", "{fr}");
+    // The parent's admin: the filter lists the whole hierarchy below LE-ACME.
+    let anna = plan(
+        r#"{"sub":"C-ANNA","legalEntityId":"LE-ACME"}"#,
+        "listOrders",
+    );
+    let filter = anna["filter"].to_string();
+    for le in ["LE-ACME-DE", "LE-ACME-DE-B", "LE-ACME-FR"] {
+        assert!(filter.contains(le), "{anna}");
+    }
+    assert!(!filter.contains("LE-GLOBEX"), "{anna}");
 }

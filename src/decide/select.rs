@@ -23,6 +23,9 @@ pub struct Selectable {
     pub id: String,
     /// Display name, when the entity data has one.
     pub name: Option<String>,
+    /// The roles the customer holds there (`context.roles` when acting for it); left out when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
 }
 
 /// Asks the policies whether the decider's customer may select `target`. Anything that keeps the
@@ -52,9 +55,9 @@ pub fn selectable(decider: &Decider<'_>, assignments: &Assignments) -> Vec<Selec
         .parents
         .iter()
         .filter(|uid| uid.type_name() == &le_type)
-        .map(|uid| LegalEntityId(uid.id().unescaped().to_string()))
-        .filter(|id| may_select(decider, id).allow)
-        .map(|id| {
+        .map(|uid| (LegalEntityId(uid.id().unescaped().to_string()), uid))
+        .filter(|(id, _)| may_select(decider, id).allow)
+        .map(|(id, uid)| {
             let name = assignments
                 .entities
                 .iter()
@@ -63,7 +66,11 @@ pub fn selectable(decider: &Decider<'_>, assignments: &Assignments) -> Vec<Selec
                     Some(Ok(EvalResult::String(s))) => Some(s),
                     _ => None,
                 });
-            Selectable { id: id.0, name }
+            Selectable {
+                id: id.0,
+                name,
+                roles: assignments.roles_in(uid),
+            }
         })
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -100,11 +107,13 @@ mod tests {
             vec![
                 Selectable {
                     id: "LE-1".into(),
-                    name: Some("Acme Wholesale GmbH".into())
+                    name: Some("Acme Wholesale GmbH".into()),
+                    roles: Vec::new(),
                 },
                 Selectable {
                     id: "LE-2".into(),
-                    name: Some("Acme Retail AG".into())
+                    name: Some("Acme Retail AG".into()),
+                    roles: Vec::new(),
                 },
             ]
         );

@@ -1,6 +1,9 @@
 //! The `file` entity source: assignments from the snapshot's `entities.json`, so they reload
 //! together with the policies and a request sees the entities of the same snapshot it is decided on.
 //! A customer's optional `defaultLegalEntity` attribute (an entity reference) names its default.
+//! Its roles per assignment are its Cedar entity tags (`tags Set<String>` in the schema): the tag
+//! key is a legal entity id, the value the roles held there (`"tags": {"LE-1": ["buyer"]}`); a tag
+//! whose value is not a set of strings gives no roles.
 
 use std::sync::Arc;
 
@@ -49,8 +52,28 @@ impl FileSource {
             parents,
             entities,
             default,
+            roles: roles(me),
         }
     }
+}
+
+/// The customer's tags that are sets of strings, by tag key (a legal entity id).
+fn roles(me: &cedar_policy::Entity) -> std::collections::HashMap<String, Vec<String>> {
+    me.tags()
+        .filter_map(|(key, value)| {
+            let Ok(EvalResult::Set(set)) = value else {
+                return None;
+            };
+            let roles = set
+                .iter()
+                .map(|v| match v {
+                    EvalResult::String(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<String>>>()?;
+            Some((key.to_string(), roles))
+        })
+        .collect()
 }
 
 impl EntitySource for FileSource {
@@ -60,5 +83,32 @@ impl EntitySource for FileSource {
         customer: &'a CustomerId,
     ) -> BoxFuture<'a, Result<Arc<Assignments>, Error>> {
         Box::pin(async move { Ok(Arc::new(Self::lookup(snapshot, customer))) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_the_customers_set_of_strings_tags() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/b2b/policies");
+        let snapshot = crate::policy::load(&dir, "Shop").unwrap();
+        let anna = FileSource::lookup(&snapshot, &CustomerId("C-ANNA".into()));
+        assert_eq!(anna.roles.len(), 2);
+        assert_eq!(anna.roles["LE-ACME"], ["admin"]);
+        assert_eq!(anna.roles["LE-ACME-DE"], ["buyer"]);
+        let le =
+            |id: &str| -> EntityUid { format!("Shop::LegalEntity::\"{id}\"").parse().unwrap() };
+        assert_eq!(anna.roles_in(&le("LE-ACME")), ["admin"]);
+        // Finn has an admin tag for LE-GLOBEX but is not assigned there.
+        let finn = FileSource::lookup(&snapshot, &CustomerId("C-FINN".into()));
+        assert_eq!(finn.roles_in(&le("LE-ACME-DE-B")), ["approver", "buyer"]);
+        assert!(finn.roles_in(&le("LE-GLOBEX")).is_empty());
+        // The shipped entities have no tags.
+        let shipped = crate::policy::shipped();
+        assert!(FileSource::lookup(&shipped, &CustomerId("C-1".into()))
+            .roles
+            .is_empty());
     }
 }

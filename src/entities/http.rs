@@ -1,7 +1,12 @@
 //! The `http` entity source: the customer-management service, asked
 //! `GET <entities.url with {customer} replaced>` and answering
 //! `[{"id": "LE-1", "name": "...", "segments": ["S-1"]}]` (an item may add `"default": true`: the
-//! entity chosen at login), with a timeout and a TTL cache.
+//! entity chosen at login, and `"roles": ["buyer", "approver"]`: the roles the customer holds in that
+//! entity, `context.roles`), with a timeout and a TTL cache. An item that is not of this shape (e.g.
+//! `roles` not an array of strings) makes the whole answer a bad answer.
+//!
+//! A legal entity keeps the parents `entities.json` gives it (a company hierarchy is policy data),
+//! so a subsidiary the service names is still `in` its parent.
 //!
 //! The cache holds the service's raw answer per customer; it is turned into Cedar entities with the
 //! schema of the snapshot the request is decided on, so a schema reload never meets stale entities.
@@ -10,7 +15,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use cedar_policy::{Entity, EntityUid};
+use cedar_policy::{Entity, EntityId, EntityUid};
 use moka::future::Cache;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
@@ -48,6 +53,9 @@ pub struct LegalEntityRecord {
     /// The customer's default legal entity, chosen at login.
     #[serde(default)]
     pub default: bool,
+    /// The roles the customer holds in this legal entity (absent: none).
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -139,6 +147,9 @@ impl HttpSource {
         if records.iter().any(|r| r.id.is_empty()) {
             return Err(Error::BadAnswer("a legal entity has an empty id".into()));
         }
+        if records.iter().any(|r| r.roles.iter().any(String::is_empty)) {
+            return Err(Error::BadAnswer("a legal entity has an empty role".into()));
+        }
         Ok(records)
     }
 
@@ -196,8 +207,25 @@ pub(super) fn to_assignments(
             .map(|s| json!({"__entity": {"type": segment_type, "id": s}}))
             .collect();
         attrs.insert("segments".into(), Value::Array(segments));
+        // The hierarchy is `entities.json`'s (transitively closed there already).
+        let parents: Vec<Value> = snapshot
+            .entity_type("LegalEntity")
+            .map(|t| EntityUid::from_type_name_and_id(t, EntityId::new(&r.id)))
+            .and_then(|uid| {
+                snapshot
+                    .entities
+                    .ancestors(&uid)
+                    .map(|a| a.cloned().collect::<Vec<_>>())
+            })
+            .unwrap_or_default()
+            .iter()
+            .map(|p| json!({"type": p.type_name().to_string(), "id": p.id().unescaped()}))
+            .collect();
+        if !r.roles.is_empty() {
+            out.roles.insert(r.id.clone(), r.roles.clone());
+        }
         let entity = Entity::from_json_value(
-            json!({"uid": {"type": le_type, "id": r.id}, "attrs": attrs, "parents": []}),
+            json!({"uid": {"type": le_type, "id": r.id}, "attrs": attrs, "parents": parents}),
             Some(&snapshot.schema),
         )
         .map_err(|e| Error::Schema(format!("legal entity {:?}: {e}", r.id)))?;
@@ -277,5 +305,40 @@ mod tests {
         let name = a.entities[0].attr("name").unwrap().unwrap();
         assert_eq!(name, cedar_policy::EvalResult::String("Seven".into()));
         assert!(a.entities[1].attr("name").is_none());
+    }
+
+    #[test]
+    fn roles_are_kept_per_entity_and_the_hierarchy_comes_from_entities_json() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/b2b/policies");
+        let snapshot = crate::policy::load(&dir, "Shop").unwrap();
+        let records: Vec<LegalEntityRecord> = serde_json::from_value(json!([
+            {"id": "LE-ACME-DE-B", "segments": ["retail"], "roles": ["buyer", "approver"]},
+            {"id": "LE-NEW"}
+        ]))
+        .unwrap();
+        let a = to_assignments(&snapshot, &records).unwrap();
+        assert_eq!(a.roles["LE-ACME-DE-B"], ["buyer", "approver"]);
+        assert!(!a.roles.contains_key("LE-NEW"));
+        let mut ancestors: Vec<String> = a.entities[0]
+            .clone()
+            .into_inner()
+            .2
+            .iter()
+            .map(|p| p.id().unescaped().to_string())
+            .collect();
+        ancestors.sort();
+        assert_eq!(ancestors, ["LE-ACME", "LE-ACME-DE"]);
+        assert!(a.entities[1].clone().into_inner().2.is_empty());
+    }
+
+    #[test]
+    fn roles_that_are_not_an_array_of_strings_are_a_bad_answer() {
+        for bad in [json!("admin"), json!([1]), json!({"a": 1}), json!([null])] {
+            let answer = json!([{"id": "LE-1", "roles": bad}]);
+            assert!(
+                serde_json::from_value::<Vec<LegalEntityRecord>>(answer).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

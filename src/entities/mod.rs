@@ -1,5 +1,6 @@
 //! Entity data that is not in the request: which legal entities a customer is assigned to (the
-//! principal's parents, `Customer in LegalEntity`) and each legal entity's data (`name`, `segments`).
+//! principal's parents, `Customer in LegalEntity`), each legal entity's data (`name`, `segments`)
+//! and the roles the customer holds in each assignment (`context.roles`, see [`Assignments::roles_in`]).
 //!
 //! In: the current policy snapshot and a customer id. Out: [`Assignments`] or an [`Error`] when the
 //! source cannot answer. Two sources sit behind [`EntitySource`]: [`FileSource`] reads the snapshot's
@@ -14,6 +15,7 @@ pub use config::{EntitiesConfig, EntitySourceKind};
 pub use file::FileSource;
 pub use http::{HttpSource, LegalEntityRecord};
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -36,6 +38,28 @@ pub struct Assignments {
     /// The legal entity the source marks as the customer's default (HTTP: `"default": true`; file:
     /// the customer's `defaultLegalEntity` attribute), chosen at login.
     pub default: Option<LegalEntityId>,
+    /// The roles the customer holds per legal entity id (HTTP: an item's `"roles"`; file: the
+    /// customer's tags, keyed by legal entity id, each a `Set<String>`). Read through
+    /// [`Assignments::roles_in`], which gives none for an entity the customer is not assigned to.
+    pub roles: HashMap<String, Vec<String>>,
+}
+
+impl Assignments {
+    /// The roles held in `legal_entity`, sorted and without repeats; none unless the customer is
+    /// assigned to it (it is one of [`Assignments::parents`]): fail closed.
+    pub fn roles_in(&self, legal_entity: &EntityUid) -> Vec<String> {
+        if !self.parents.contains(legal_entity) {
+            return Vec::new();
+        }
+        let mut roles = self
+            .roles
+            .get(legal_entity.id().unescaped())
+            .cloned()
+            .unwrap_or_default();
+        roles.sort();
+        roles.dedup();
+        roles
+    }
 }
 
 /// Why the entity source could not answer. Refreshes answer 503; `/v1/authorize` decides without

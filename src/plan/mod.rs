@@ -35,7 +35,7 @@ pub struct PlanBody {
     pub action: String,
     /// The resource type; `id` and `attrs` are refused (the resource is what is asked for).
     pub resource: PlanResource,
-    /// Extra context keys (never `legalEntity`).
+    /// Extra context keys (never `legalEntity` or `roles`).
     #[serde(default)]
     pub context: Option<Map<String, Json>>,
 }

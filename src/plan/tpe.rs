@@ -99,6 +99,7 @@ pub(super) fn evaluate(
     let reader = Reader {
         shape: &shape,
         known,
+        snapshot,
     };
     let mut out = Outcomes::default();
     let fixed = |ids: &mut dyn Iterator<Item = &PolicyId>, o: Outcome| {
@@ -134,6 +135,8 @@ pub(super) fn evaluate(
 struct Reader<'a> {
     shape: &'a Shape,
     known: &'a Known,
+    /// For `resource.a in E`: the entities a decision would find for `a` (the known ones win).
+    snapshot: &'a Snapshot,
 }
 
 /// Attributes known to be present where a subexpression is evaluated (from `has` guards).
@@ -403,6 +406,11 @@ impl Reader<'_> {
                 right: right.clone()
             }
         );
+        if let (Ok(target @ Operand::Attr(_)), Ok(Operand::Value(group))) =
+            (self.operand(left), self.operand(right))
+        {
+            return self.in_group(&target, &group, present).ok_or(whole);
+        }
         let (Ok(Operand::Value(Value::Entity { ty, id })), Ok(target @ Operand::Attr(_))) =
             (self.operand(left), self.operand(right))
         else {
@@ -437,6 +445,65 @@ impl Reader<'_> {
             _ => return Err(whole),
         };
         Ok(self.atom(present, &[&target], filter, None))
+    }
+
+    /// `resource.a in E` (or `in [E1, …]`) for an entity-typed `a`: `a` is one of the `E`s or an
+    /// entity whose ancestors include one, as a decision would find it: the known entities' data
+    /// (the principal's assignments, the selected entity) first, else `entities.json`'s. An entity
+    /// neither knows has no ancestors, so it is `in` only itself. `None`: not of this form.
+    fn in_group(&self, target: &Operand, group: &Value, present: &Present) -> Option<Cond> {
+        let Some(AttrType::Entity(target_type)) = self.attr_type(target) else {
+            return None;
+        };
+        let tops: Vec<EntityUid> = match group {
+            Value::Entity { .. } => vec![entity_uid(group)?],
+            Value::Set(items) => items.iter().map(entity_uid).collect::<Option<_>>()?,
+            _ => return None,
+        };
+        let mut members: Vec<EntityUid> = tops.clone();
+        let candidates = self
+            .known
+            .entities
+            .iter()
+            .chain(self.snapshot.entities.iter())
+            .map(|e| e.uid())
+            .filter(|u| u.type_name() == target_type);
+        for uid in candidates {
+            if members.contains(&uid) {
+                continue;
+            }
+            let ancestors: Vec<&EntityUid> = if self.known.entities.get(&uid).is_some() {
+                self.known
+                    .entities
+                    .ancestors(&uid)
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            } else {
+                self.snapshot
+                    .entities
+                    .ancestors(&uid)
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            };
+            if ancestors.iter().any(|a| tops.contains(a)) {
+                members.push(uid);
+            }
+        }
+        members.sort();
+        let filter = or(members
+            .into_iter()
+            .map(|u| {
+                Operand::Value(Value::Entity {
+                    ty: u.type_name().to_string(),
+                    id: u.id().unescaped().to_string(),
+                })
+            })
+            .filter(|v| self.may_equal(target, v))
+            .map(|v| Filter::Cmp(Cmp::Eq, target.clone(), v))
+            .collect());
+        Some(self.atom(present, &[target], filter, None))
     }
 
     /// An expression that reads attributes: exact where they are present; where an optional one it
@@ -510,6 +577,15 @@ impl Reader<'_> {
             _ => value(e).map(Operand::Value),
         }
     }
+}
+
+/// An entity value's uid; `None` for anything else.
+fn entity_uid(v: &Value) -> Option<EntityUid> {
+    let Value::Entity { ty, id } = v else {
+        return None;
+    };
+    let t = EntityTypeName::from_str(ty).ok()?;
+    Some(EntityUid::from_type_name_and_id(t, EntityId::new(id)))
 }
 
 fn is_resource(e: &Expr) -> bool {

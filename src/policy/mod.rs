@@ -8,6 +8,7 @@
 mod evaluate;
 mod index;
 mod load;
+mod roles;
 mod shape;
 mod watch;
 
@@ -17,6 +18,7 @@ pub use load::{
     fingerprint, load, load_settled, LoadError, Problem, CONFIGMAP_DATA_LINK, ENTITIES_FILE,
     SCHEMA_FILE,
 };
+pub use roles::ROLES_KEY;
 pub use shape::{AttrType, Shape};
 pub use watch::{spawn_watcher, WatchHandle};
 
@@ -80,6 +82,8 @@ pub struct Snapshot {
     pub shapes: HashMap<EntityTypeName, Shape>,
     /// Principal attributes that token claims of the same name fill.
     pub customer_attrs: HashMap<String, ClaimType>,
+    /// Actions whose context declares `roles: Set<String>`, which legate fills (see [`ROLES_KEY`]).
+    pub role_actions: HashSet<EntityUid>,
     /// SHA-256 over every file read, hex.
     pub hash: String,
     /// When this snapshot was built.

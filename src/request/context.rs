@@ -1,41 +1,62 @@
-//! The context record: the selected legal entity from the token, plus the caller's own keys (which
-//! must be declared in the schema and may never include `legalEntity`).
+//! The context record: the selected legal entity from the token, the roles held there (for actions
+//! whose context declares `roles`), plus the caller's own keys (which must be declared in the schema
+//! and may never include `legalEntity` or `roles`).
 
-use cedar_policy::{Context, EntityUid};
+use cedar_policy::{Context, EntityUid, RestrictedExpression};
 use serde_json::{json, Map, Value};
 
 use super::{resource::cedar_message, Error};
-use crate::policy::Snapshot;
+use crate::policy::{Snapshot, ROLES_KEY};
 
 /// The context key that carries the selected legal entity.
 pub const LEGAL_ENTITY_KEY: &str = "legalEntity";
 
+/// `roles` are the customer's roles in `legal_entity` (empty when none is selected, the customer is
+/// not assigned to it, or the entity source could not answer); they are set only when the action's
+/// context declares `roles`.
 pub(super) fn build(
     snapshot: &Snapshot,
     action: &EntityUid,
     legal_entity: Option<&EntityUid>,
+    roles: &[String],
     caller: Option<&Map<String, Value>>,
 ) -> Result<Context, Error> {
     let mut record = caller.cloned().unwrap_or_default();
     if record.contains_key(LEGAL_ENTITY_KEY) {
         return Err(Error::ContextLegalEntity);
     }
+    if record.contains_key(ROLES_KEY) {
+        return Err(Error::ContextRoles);
+    }
+    let with_roles = snapshot.role_actions.contains(action);
     if record.is_empty() {
         // The common case, built directly: parsing JSON with the schema costs more than evaluating.
         // `Request::new` still checks the context against the action's declared context type.
-        let pairs = legal_entity.map(|le| {
+        let le = legal_entity.map(|le| {
             (
                 LEGAL_ENTITY_KEY.to_string(),
-                cedar_policy::RestrictedExpression::new_entity_uid(le.clone()),
+                RestrictedExpression::new_entity_uid(le.clone()),
             )
         });
-        return Context::from_pairs(pairs).map_err(|e| Error::Context(cedar_message(&e)));
+        let roles = with_roles.then(|| {
+            (
+                ROLES_KEY.to_string(),
+                RestrictedExpression::new_set(
+                    roles.iter().cloned().map(RestrictedExpression::new_string),
+                ),
+            )
+        });
+        return Context::from_pairs(le.into_iter().chain(roles))
+            .map_err(|e| Error::Context(cedar_message(&e)));
     }
     if let Some(le) = legal_entity {
         record.insert(
             LEGAL_ENTITY_KEY.into(),
             json!({"__entity": {"type": le.type_name().to_string(), "id": le.id().unescaped()}}),
         );
+    }
+    if with_roles {
+        record.insert(ROLES_KEY.into(), json!(roles));
     }
     Context::from_json_value(Value::Object(record), Some((&snapshot.schema, action)))
         .map_err(|e| Error::Context(cedar_message(&e)))

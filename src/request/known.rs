@@ -18,7 +18,8 @@ pub struct Known {
     pub principal: EntityUid,
     /// The action's uid.
     pub action: EntityUid,
-    /// The context record (the selected legal entity plus the caller's keys).
+    /// The context record (the selected legal entity, the roles held there where the action
+    /// declares `roles`, plus the caller's keys).
     pub context: Context,
     /// The principal, the selected legal entity (with ancestors) and the action's entities.
     pub entities: Entities,
@@ -54,7 +55,14 @@ pub fn build_known(
         }
         None => None,
     };
-    let context = context::build(snapshot, &action, legal_entity.as_ref(), caller_context)?;
+    let roles = super::roles_in(legal_entity.as_ref(), assignments);
+    let context = context::build(
+        snapshot,
+        &action,
+        legal_entity.as_ref(),
+        &roles,
+        caller_context,
+    )?;
     slice.add_action(snapshot, &action);
     let entities = Entities::from_entities(slice.map.into_values(), None)
         .map_err(|e| Error::Entities(e.to_string()))?;

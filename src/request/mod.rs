@@ -3,7 +3,9 @@
 //!
 //! Principal: `Customer::"<customer claim>"`, with its assignments (parents) and the legal entities'
 //! data from the entity source's [`Assignments`] (none when the source could not answer: fail closed)
-//! and its primitive attributes from same-named claims. Context: `legalEntity` from the token only. Resource:
+//! and its primitive attributes from same-named claims. Context: `legalEntity` from the token only,
+//! and, for actions whose context declares it, `roles`: the roles the customer holds in that entity
+//! ([`Assignments::roles_in`]; none without an answer from the source). Resource:
 //! from the check, its attributes read with the schema. The entities passed to Cedar are a slice of
 //! the snapshot's: the principal, the selected legal entity, the resource and the entities its
 //! attributes name, each with its ancestors.
@@ -36,7 +38,7 @@ pub struct Check {
     pub action: String,
     /// The resource asked about.
     pub resource: ResourceRef,
-    /// Extra context keys (never `legalEntity`).
+    /// Extra context keys (never `legalEntity` or `roles`).
     #[serde(default)]
     pub context: Option<Map<String, Value>>,
 }
@@ -94,6 +96,9 @@ pub enum Error {
     /// `context.legalEntity` given by the caller.
     #[error("context may not set `legalEntity`: the selected legal entity comes from the token")]
     ContextLegalEntity,
+    /// `context.roles` given by the caller.
+    #[error("context may not set `roles`: the roles come from the entity source")]
+    ContextRoles,
     /// Context that does not match the schema.
     #[error("context does not match the schema: {0}")]
     Context(String),
@@ -128,6 +133,8 @@ pub fn build(
 pub struct Base {
     principal: EntityUid,
     legal_entity: Option<EntityUid>,
+    /// The roles held in `legal_entity` (`context.roles` where the action declares it).
+    roles: Vec<String>,
     /// The shared entities, their transitive closure computed once (Cedar's `from_entities`
     /// computes it, and that was a fifth of a decision when every check did it for every entity).
     entities: Entities,
@@ -153,12 +160,14 @@ impl Base {
             .legal_entity
             .map(|le| selected(snapshot, le, &mut slice))
             .transpose()?;
+        let roles = roles_in(legal_entity.as_ref(), assignments);
         let uids = slice.map.keys().cloned().collect();
         let entities = Entities::from_entities(slice.map.into_values(), None)
             .map_err(|e| Error::Entities(e.to_string()))?;
         Ok(Self {
             principal: principal_uid,
             legal_entity,
+            roles,
             entities,
             uids,
         })
@@ -194,6 +203,7 @@ impl Base {
             snapshot,
             &action,
             self.legal_entity.as_ref(),
+            &self.roles,
             check.context.as_ref(),
         )?;
         slice.add_action(snapshot, &action);
@@ -231,6 +241,14 @@ fn selected(
     let le_uid = uid(t, &le.0);
     slice.add_known(snapshot, &le_uid);
     Ok(le_uid)
+}
+
+/// The roles held in the selected entity: none without one, or without the source's answer.
+fn roles_in(legal_entity: Option<&EntityUid>, assignments: Option<&Assignments>) -> Vec<String> {
+    match (legal_entity, assignments) {
+        (Some(le), Some(a)) => a.roles_in(le),
+        _ => Vec::new(),
+    }
 }
 
 fn uid(t: cedar_policy::EntityTypeName, id: &str) -> EntityUid {

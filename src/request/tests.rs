@@ -148,6 +148,7 @@ fn assignments_come_from_the_entity_source_and_none_fails_closed() {
         parents: vec![le1],
         entities: Vec::new(),
         default: None,
+        roles: Default::default(),
     };
     let (req, entities) = build(&s, &(&p).into(), Some(&from_source), &order).unwrap();
     assert!(evaluate(&s, &req, &entities).allow);
@@ -155,4 +156,74 @@ fn assignments_come_from_the_entity_source_and_none_fails_closed() {
     let p1 = principal("C-1", Some("LE-1"));
     let (req, entities) = build(&s, &(&p1).into(), None, &order).unwrap();
     assert!(!evaluate(&s, &req, &entities).allow);
+}
+
+/// The B2B pack (`examples/b2b/policies`), whose contexts declare `roles`.
+fn b2b() -> Snapshot {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/b2b/policies");
+    crate::policy::load(&dir, "Shop").expect("the b2b pack loads")
+}
+
+fn b2b_order(owner: &str, le: &str) -> Value {
+    json!({"action": "viewOrder", "resource": {"type": "Order", "id": "O-1", "attrs": {
+        "owner": {"type": "Customer", "id": owner}, "legalEntity": {"type": "LegalEntity", "id": le},
+        "total": 5000, "status": "open"}}})
+}
+
+#[test]
+fn roles_reach_the_context_only_for_the_selected_assigned_entity() {
+    let s = b2b();
+    // Carla is approver in LE-ACME-DE and requester in LE-ACME-FR (tags in entities.json).
+    let order = b2b_order("C-BEN", "LE-ACME-DE");
+    let d = decide(&s, &principal("C-CARLA", Some("LE-ACME-DE")), order.clone());
+    assert!(d.allow, "{d:?}");
+    assert_eq!(d.policies, ["b2b-entity-orders"]);
+    assert!(!decide(&s, &principal("C-CARLA", Some("LE-ACME-FR")), order.clone()).allow);
+    assert!(!decide(&s, &principal("C-CARLA", None), order.clone()).allow);
+    // The source could not answer: no roles.
+    let p = principal("C-CARLA", Some("LE-ACME-DE"));
+    let (req, entities) = build(&s, &(&p).into(), None, &check(order.clone())).unwrap();
+    assert!(!evaluate(&s, &req, &entities).allow);
+    // Roles for an entity the customer is not assigned to count for nothing.
+    let de: EntityUid = r#"Shop::LegalEntity::"LE-ACME-DE""#.parse().unwrap();
+    let unassigned = crate::entities::Assignments {
+        parents: vec![de],
+        roles: [("LE-ACME-FR".to_string(), vec!["approver".to_string()])].into(),
+        ..Default::default()
+    };
+    let p = principal("C-X", Some("LE-ACME-FR"));
+    let fr_order = b2b_order("C-BEN", "LE-ACME-FR");
+    let (req, entities) = build(&s, &(&p).into(), Some(&unassigned), &check(fr_order)).unwrap();
+    assert!(!evaluate(&s, &req, &entities).allow);
+}
+
+#[test]
+fn roles_are_added_beside_the_callers_context_keys() {
+    let s = b2b();
+    let place = |total: i64| {
+        json!({"action": "placeOrder", "context": {"total": total}, "resource": {"type": "Cart",
+        "id": "K-1", "attrs": {"owner": {"type": "Customer", "id": "C-BEN"},
+        "legalEntity": {"type": "LegalEntity", "id": "LE-ACME-DE"}}}})
+    };
+    let ben = principal("C-BEN", Some("LE-ACME-DE"));
+    assert!(decide(&s, &ben, place(100_000)).allow);
+    assert!(!decide(&s, &ben, place(100_001)).allow);
+    // Dan is requester there, not buyer.
+    assert!(!decide(&s, &principal("C-DAN", Some("LE-ACME-DE")), place(1)).allow);
+}
+
+#[test]
+fn caller_context_may_not_set_roles() {
+    for s in [snapshot(), b2b()] {
+        let p = principal("C-1", Some("LE-1"));
+        let a = FileSource::lookup(&s, &p.customer);
+        let c = check(
+            json!({"action": "viewOrder", "context": {"roles": ["admin"]},
+            "resource": {"type": "Order", "id": "O-1"}}),
+        );
+        assert!(matches!(
+            build(&s, &(&p).into(), Some(&a), &c),
+            Err(Error::ContextRoles)
+        ));
+    }
 }

@@ -72,7 +72,7 @@ pub struct Case {
     pub action: String,
     /// The resource, as in a `/v1/authorize` body.
     pub resource: ResourceRef,
-    /// Extra context keys (never `legalEntity`).
+    /// Extra context keys (never `legalEntity` or `roles`).
     #[serde(default)]
     pub context: Option<Map<String, Value>>,
     /// Entities added to (or replacing) the entity data for this case only.

@@ -34,12 +34,13 @@ pub(super) fn snapshot(
         }
         entity_types.insert(t.to_string(), t.clone());
     }
-    let actions = schema
+    let actions: HashMap<String, cedar_policy::EntityUid> = schema
         .actions()
         .map(|a| (a.id().unescaped().to_string(), a.clone()))
         .collect();
     let shapes = crate::policy::shape::shapes(schema_text, namespace, &entity_types);
     let customer_attrs = customer_attrs(&shapes, namespace);
+    let role_actions = crate::policy::roles::role_actions(schema_text, namespace, &actions);
     let action_entities = action_entities(&schema)?;
     let index = crate::policy::PolicyIndex::build(&set, crate::policy::SPLIT_AT);
     Ok(Snapshot {
@@ -55,6 +56,7 @@ pub(super) fn snapshot(
         action_entities,
         shapes,
         customer_attrs,
+        role_actions,
         hash,
         loaded_at: SystemTime::now(),
     })
