@@ -4,51 +4,20 @@
 //! 100 checks as the HTTP handler runs it, and loading 10,000 policies from one file and from 100.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
+mod common;
+
 use std::{fmt::Write as _, path::Path, sync::Arc};
 
-use aws_lc_rs::{
-    encoding::{AsDer, Pkcs8V1Der},
-    rsa::{KeyPair as RsaKeyPair, KeySize},
-    signature::{EcdsaKeyPair, Ed25519KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING},
-};
+use common::{keys, token, verifier};
 use criterion::{criterion_group, criterion_main, Criterion};
-use jsonwebtoken::Algorithm;
 use legate::{
     audit::Audit,
     decide::{batch, Decider, EntityData},
     entities::{EntitySource, FileSource},
-    issue::SigningKey,
     policy,
     request::Check,
-    verify::{ClaimNames, KeySet, TrustedIssuer, Verifier, VerifyKey},
 };
 use serde_json::{json, value::RawValue};
-
-fn pem(der: &[u8]) -> String {
-    pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec()))
-}
-
-fn keys() -> Vec<SigningKey> {
-    let rsa = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
-    let rsa = pem(AsDer::<Pkcs8V1Der<'_>>::as_der(&rsa).unwrap().as_ref());
-    let ec = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
-    let ec = pem(ec.to_pkcs8v1().unwrap().as_ref());
-    let ed = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
-    let ed = pem(ed.as_ref());
-    [rsa, ec, ed]
-        .iter()
-        .map(|p| SigningKey::from_pem(p.as_bytes()).unwrap())
-        .collect()
-}
-
-fn token(key: &SigningKey) -> String {
-    let now = jsonwebtoken::get_current_timestamp();
-    let mut header = jsonwebtoken::Header::new(key.alg);
-    header.kid = Some(key.kid.clone());
-    let claims = json!({"iss": "https://idp.bench", "aud": "storefront", "sub": "C-1",
-                        "legalEntityId": "LE-1", "iat": now, "exp": now + 86_400});
-    jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap()
-}
 
 /// The shipped policy directory plus `n` generated per-customer policies in `files` files.
 pub fn policy_dir(n: usize, files: usize) -> tempfile::TempDir {
@@ -81,25 +50,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let keys = keys();
-    let verify_keys: Vec<VerifyKey> = keys
-        .iter()
-        .map(|k| VerifyKey::from_jwk(&k.jwk).unwrap())
-        .collect();
-    let issuer = TrustedIssuer::new(
-        "https://idp.bench",
-        &["storefront".to_string()],
-        &[Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA],
-        30,
-        KeySet::fixed(verify_keys),
-        None,
-    );
-    let verifier = Verifier::new(
-        vec![issuer],
-        ClaimNames {
-            customer: "sub".into(),
-            legal_entity: "legalEntityId".into(),
-        },
-    );
+    let verifier = verifier(&keys);
     let mut group = c.benchmark_group("verify");
     for key in &keys {
         let t = token(key);
