@@ -243,3 +243,78 @@ async fn a_disallowed_algorithm_is_still_reported_and_counted_as_one_on_every_pa
     assert_eq!(server.rejections("algorithm").await, 3);
     assert_eq!(server.rejections("malformed").await, 0);
 }
+
+/// An access token signed with legate's own key, as legate would mint one, but with `claims`.
+fn legate_token(claims: &Value) -> String {
+    let key = SigningKey::from_pem_file(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/keys/legate-dev.pem"),
+    )
+    .unwrap();
+    let mut header = jsonwebtoken::Header::new(key.alg);
+    header.kid = Some(key.kid.clone());
+    header.typ = Some("at+jwt".into());
+    jsonwebtoken::encode(&header, claims, &key.encoding).unwrap()
+}
+
+fn legate_claims() -> Value {
+    let now = now();
+    json!({"iss": "http://legate.test", "aud": AUD, "sub": "C-1", "legalEntityId": "LE-1",
+           "iat": now, "nbf": now, "exp": now + 600, "auth_time": now, "jti": "j-1",
+           "client_id": "storefront"})
+}
+
+#[tokio::test]
+async fn a_legate_access_token_without_a_session_is_refused_on_every_path() {
+    let server = Server::start();
+    for (what, claims) in [
+        ("no sid", legate_claims()),
+        ("an empty sid", {
+            let mut c = legate_claims();
+            c["sid"] = json!("");
+            c
+        }),
+    ] {
+        let token = legate_token(&claims);
+        let (s, m) = server.authorize(&token).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{what}");
+        assert!(m.contains("`sid`"), "{what}: {m}");
+        let (s, m) = server.refresh(&token).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{what}");
+        assert!(m.contains("`sid`"), "{what}: {m}");
+        let (s, m) = server.exchange(&token).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{what}");
+        assert!(m.contains("`sid`"), "{what}: {m}");
+    }
+    assert_eq!(server.rejections("claims").await, 6);
+    // The same token from the identity provider (no `sid` there) is fine: the rule is legate's.
+    let idp = sign(&server.idp.rsa, &claims("C-1", Some("LE-1")));
+    assert!(server.authorize_any(&idp).await.is_err(), "decided");
+}
+
+#[tokio::test]
+async fn legate_token_gives_its_legate_tokens_a_session_which_a_memory_store_legate_refuses() {
+    let server = Server::start();
+    let out = common::process::legate()
+        .arg("--config")
+        .arg(server.config())
+        .args(["token", "--sub", "C-1", "--legal-entity", "LE-1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let payload: Value =
+        serde_json::from_slice(&B64.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert!(
+        payload["sid"].as_str().is_some_and(|s| !s.is_empty()),
+        "{payload}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("store.kind = \"memory\""), "{stderr}");
+    // Its session lives in no server's memory: refused, as the note says.
+    let (s, _) = server.authorize(&token).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
