@@ -9,10 +9,12 @@
 //! uses of one refresh token exactly one wins, and the other is a reuse.
 //!
 //! `memory` keeps this in the process (one replica; state is lost on restart, which ends every
-//! session: unknown families are refused). `redis` shares it between replicas.
+//! session: unknown families are refused). `redis` shares it between replicas, through one Redis or
+//! a Sentinel deployment (`sentinel`: its `store.url` form).
 
 mod memory;
 mod redis;
+mod sentinel;
 
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
