@@ -317,6 +317,61 @@ async fn after_a_redis_restart_legate_reconnects_by_itself_having_answered_503_w
     );
 }
 
+/// One sentinel watching `primary` as service `legate`: quorum 1, quick to act (a primary is down
+/// after 500 ms). It rewrites its config file, so the file is its own.
+fn sentinel_for(dir: &Path, primary: u16) -> Node {
+    let conf = dir.join(format!("sentinel-{primary}.conf"));
+    std::fs::write(
+        &conf,
+        format!(
+            "sentinel monitor legate 127.0.0.1 {primary} 1\n\
+             sentinel down-after-milliseconds legate 500\n\
+             sentinel failover-timeout legate 3000\n"
+        ),
+    )
+    .unwrap();
+    Node::start(dir, &[conf.to_str().unwrap(), "--sentinel"])
+}
+
+/// The primary's port as `sentinel` lists it (what legate asks), once no failover is under way.
+fn master_of(sentinel: &Node) -> Option<u16> {
+    let m: HashMap<String, String> =
+        sentinel.query(redis::cmd("SENTINEL").arg("master").arg("legate"));
+    (m.get("flags").map(String::as_str) == Some("master"))
+        .then(|| m.get("port")?.parse().ok())
+        .flatten()
+}
+
+#[tokio::test]
+async fn with_sentinel_a_write_no_replica_acknowledged_is_refused_and_issues_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Node::start(dir.path(), &["--save", "", "--appendonly", "no"]);
+    let sentinel = sentinel_for(dir.path(), primary.port);
+    wait_until(
+        "the sentinel to list the primary",
+        Duration::from_secs(10),
+        || master_of(&sentinel) == Some(primary.port),
+    );
+    // No replica to acknowledge it: the new family's write would not survive a failover, so the
+    // login is refused (503) and nothing issued.
+    let waits = Legate::start(&format!(
+        "redis+sentinel://127.0.0.1:{}/legate",
+        sentinel.port
+    ));
+    let idp = waits.idp_token();
+    assert_store_unavailable(&waits.refresh(Some(&idp), json!({})).await);
+    assert_eq!(waits.issued().await, 0);
+    // `?replicas=0` accepts the risk: the same primary takes it.
+    let trusting = Legate::start(&format!(
+        "redis+sentinel://127.0.0.1:{}/legate?replicas=0",
+        sentinel.port
+    ));
+    let (s, b) = trusting
+        .refresh(Some(&trusting.idp_token()), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
 #[tokio::test]
 async fn after_a_sentinel_failover_a_refresh_succeeds_and_reuse_is_still_detected() {
     let dir = tempfile::tempdir().unwrap();
@@ -330,26 +385,8 @@ async fn after_a_sentinel_failover_a_refresh_succeeds_and_reuse_is_still_detecte
     let replica = Node::start(dir.path(), &replica_args);
     let other = Node::start(dir.path(), &replica_args);
 
-    // One sentinel, quorum 1, quick to act. It rewrites its file, so the file is its own.
-    let conf = dir.path().join("sentinel.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "sentinel monitor legate 127.0.0.1 {primary_port} 1\n\
-             sentinel down-after-milliseconds legate 500\n\
-             sentinel failover-timeout legate 3000\n"
-        ),
-    )
-    .unwrap();
-    let sentinel = Node::start(dir.path(), &[conf.to_str().unwrap(), "--sentinel"]);
-    // The primary as the sentinel lists it (what legate asks), once no failover is under way.
-    let master = || -> Option<u16> {
-        let m: HashMap<String, String> =
-            sentinel.query(redis::cmd("SENTINEL").arg("master").arg("legate"));
-        (m.get("flags").map(String::as_str) == Some("master"))
-            .then(|| m.get("port")?.parse().ok())
-            .flatten()
-    };
+    let sentinel = sentinel_for(dir.path(), primary.port);
+    let master = || master_of(&sentinel);
     // The sentinel must know the replicas, in sync, before a failover can pick one.
     wait_until(
         "the sentinel to see the replicas",
