@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Load run for legal-entity switching, against the release binary on loopback (needs wrk and
 # redis-server; build first with `cargo build --release`). Prints wrk's requests/s and latency for:
-#   authorize-nosid    /v1/authorize with a legate access token without `sid` (no family check)
 #   authorize-memory   /v1/authorize with a legate access token, family checked in the memory store
 #   authorize-redis    the same, family checked in Redis (one GET per request)
 #   authorize-idp      /v1/authorize with the identity provider's RS256 token (reference)
@@ -50,7 +49,6 @@ mem=$(start mem memory)
 red=$(start red redis)
 
 idp=$("$bin" --config examples/legate.toml token --key examples/keys/idp-dev-private.pem --sub C-1 --legal-entity LE-1)
-nosid=$("$bin" --config examples/legate.toml token --sub C-1 --legal-entity LE-1)
 exchange() { curl -sf "$1/v1/token/refresh" -H "Authorization: Bearer $idp" -H 'Content-Type: application/json' \
   -d '{"legal_entity_id":"LE-1"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'; }
 at_mem=$(exchange "$mem"); at_red=$(exchange "$red")
@@ -78,7 +76,6 @@ run() { # label base token script
 }
 for r in $(seq "$rounds"); do
   echo "--- round $r (req/s)"
-  run authorize-nosid "$mem" "$nosid" authorize /v1/authorize
   run authorize-memory "$mem" "$at_mem" authorize /v1/authorize
   run authorize-redis "$red" "$at_red" authorize /v1/authorize
   run authorize-idp "$mem" "$idp" authorize /v1/authorize

@@ -397,3 +397,33 @@ async fn a_legate_access_token_exchanged_on_two_replicas_is_good_once() {
         "family revoked"
     );
 }
+
+#[tokio::test]
+async fn a_legate_token_minted_by_the_cli_has_a_session_in_redis_that_logout_ends() {
+    let redis = Redis::start();
+    let cluster = Cluster::new();
+    let config = cluster.config(&redis.url());
+    let a = cluster.spawn(&config);
+    let client = reqwest::Client::new();
+    let out = common::process::legate()
+        .arg("--config")
+        .arg(&config)
+        .args(["token", "--sub", "C-1", "--ttl-secs", "600"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    // The CLI opened the token's session in the shared store, living as long as the token.
+    let ttl = redis.ttl(&format!("legate:rt:{{{}}}:state", sid(&token)));
+    assert!((1..=600).contains(&ttl), "ttl {ttl}");
+    assert_eq!(authorize(&client, &a, &token).await, StatusCode::OK);
+    assert_eq!(revoke(&client, &a, &token).await, StatusCode::OK);
+    assert_eq!(
+        authorize(&client, &a, &token).await,
+        StatusCode::UNAUTHORIZED
+    );
+}

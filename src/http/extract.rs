@@ -74,8 +74,7 @@ impl FromRequestParts<AppState> for Verified {
         match state.verifier.verify(&token).await {
             Ok(t) => Ok(Verified(t)),
             Err(e) => {
-                metrics::counter!("legate_token_rejections_total", "reason" => e.reason())
-                    .increment(1);
+                crate::verify::count_rejection(&e);
                 Err(ApiError::InvalidToken(e))
             }
         }
@@ -85,7 +84,7 @@ impl FromRequestParts<AppState> for Verified {
 /// Verifies a raw token as [`Verified`] does, counting a rejection by its reason.
 pub async fn verify_token(state: &AppState, token: &str) -> Result<VerifiedToken, ApiError> {
     state.verifier.verify(token).await.map_err(|e| {
-        metrics::counter!("legate_token_rejections_total", "reason" => e.reason()).increment(1);
+        crate::verify::count_rejection(&e);
         ApiError::InvalidToken(e)
     })
 }

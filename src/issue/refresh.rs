@@ -150,7 +150,10 @@ impl Issuer {
         match &req.grant {
             Grant::RefreshToken(t) => Ok(self.read_refresh(t, now)?),
             Grant::AccessToken(t) => {
-                let v = req.verifier.verify(t).await.map_err(Error::InvalidToken)?;
+                let v = req.verifier.verify(t).await.map_err(|e| {
+                    crate::verify::count_rejection(&e);
+                    Error::InvalidToken(e)
+                })?;
                 let ours = v.issuer == self.issuer;
                 let family = ours
                     .then(|| v.claims.get(FAMILY_CLAIM).and_then(Value::as_str))

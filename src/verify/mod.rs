@@ -102,6 +102,12 @@ impl Error {
     }
 }
 
+/// Counts a refused token in `legate_token_rejections_total` under its [`Error::reason`]; every
+/// path that verifies a presented token (bearer, forward-auth, refresh/exchange) calls it.
+pub fn count_rejection(e: &Error) {
+    metrics::counter!("legate_token_rejections_total", "reason" => e.reason()).increment(1);
+}
+
 /// Verifies bearer tokens against every trusted issuer. Cheap to share: clone the `Arc`.
 #[derive(Debug)]
 pub struct Verifier {
@@ -208,14 +214,15 @@ impl Verifier {
         }
         let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
             // `alg` outside jsonwebtoken's enum (e.g. "none") fails header parsing.
-            jsonwebtoken::errors::ErrorKind::Json(_) => {
-                let alg = peek_alg(h).unwrap_or_else(|| "unknown".into());
-                if alg == "unknown" {
-                    Error::Malformed("header is not valid JSON")
-                } else {
+            // Any other JSON fault (a non-string `kid`, a repeated `alg`, ...) is a malformed
+            // header, not an algorithm problem.
+            jsonwebtoken::errors::ErrorKind::Json(_) => match peek_alg(h) {
+                Some(alg) if alg.parse::<jsonwebtoken::Algorithm>().is_err() => {
                     Error::AlgorithmNotAllowed(alg)
                 }
-            }
+                Some(_) => Error::Malformed("malformed token header"),
+                None => Error::Malformed("header is not valid JSON"),
+            },
             _ => Error::Malformed("header is not base64url JSON"),
         })?;
         if header.crit.is_some() {

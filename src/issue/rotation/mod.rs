@@ -9,10 +9,12 @@
 //! uses of one refresh token exactly one wins, and the other is a reuse.
 //!
 //! `memory` keeps this in the process (one replica; state is lost on restart, which ends every
-//! session: unknown families are refused). `redis` shares it between replicas.
+//! session: unknown families are refused). `redis` shares it between replicas, through one Redis or
+//! a Sentinel deployment (`sentinel`: its `store.url` form).
 
 mod memory;
 mod redis;
+mod sentinel;
 
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
@@ -73,8 +75,8 @@ pub trait RotationStore: Debug + Send + Sync {
 }
 
 /// The verifier's check for legate's own access tokens: a token whose family (`sid`) is revoked,
-/// expired or unknown is refused. Tokens without `sid` (minted by `legate token`) belong to no
-/// family and pass.
+/// expired or unknown is refused, and so is one without `sid` (every access token legate's token
+/// endpoints issue has one; a token without could never be revoked).
 #[derive(Debug)]
 pub struct FamilyCheck(pub Arc<dyn RotationStore>);
 
@@ -84,10 +86,11 @@ impl Revocation for FamilyCheck {
         claims: &'a Map<String, Value>,
     ) -> BoxFuture<'a, Result<(), verify::Error>> {
         Box::pin(async move {
-            let Some(family) = claims.get(FAMILY_CLAIM) else {
-                return Ok(());
-            };
-            let Some(family) = family.as_str() else {
+            let Some(family) = claims
+                .get(FAMILY_CLAIM)
+                .and_then(Value::as_str)
+                .filter(|f| !f.is_empty())
+            else {
                 return Err(verify::Error::MissingClaim(FAMILY_CLAIM.into()));
             };
             match self.0.is_active(family).await {

@@ -58,14 +58,24 @@ async fn of_many_simultaneous_uses_exactly_one_wins() {
 }
 
 #[tokio::test]
-async fn family_check_refuses_revoked_and_unknown_sessions() {
+async fn family_check_refuses_revoked_unknown_and_missing_sessions() {
     let store = Arc::new(MemoryStore::new(Arc::new(ManualClock::at(1))));
     store.start("f", 100).await.unwrap();
     let check = FamilyCheck(store.clone());
     let claims = |v: Value| v.as_object().unwrap().clone();
     let with = claims(serde_json::json!({"sid": "f"}));
     assert_eq!(check.check(&with).await, Ok(()));
-    assert_eq!(check.check(&claims(serde_json::json!({}))).await, Ok(()));
+    // No session, an empty one, or one that is not a string: refused, never exempt.
+    for no_family in [
+        serde_json::json!({}),
+        serde_json::json!({"sid": ""}),
+        serde_json::json!({"sid": 7}),
+    ] {
+        assert_eq!(
+            check.check(&claims(no_family)).await,
+            Err(verify::Error::MissingClaim("sid".into()))
+        );
+    }
     assert_eq!(
         check
             .check(&claims(serde_json::json!({"sid": "other"})))
