@@ -6,10 +6,12 @@ set multiplot layout 3,1 title "legate soak run: fixed-rate /v1/authorize while 
 set grid
 set key top left
 set xlabel "minute of the run"
-set ylabel "latency (ms)"
-set yrange [0:*]
+set ylabel "latency (ms, log scale)"
+set logscale y
 plot "benches/plots/soak.csv" using ($1+0.5):5 with linespoints lw 2 title "p99", \
      "" using ($1+0.5):4 with linespoints lw 2 title "p50"
+unset logscale y
+set yrange [0:*]
 set xlabel "seconds since start"
 set ylabel "RSS (MiB)"
 plot "benches/plots/soak-samples.csv" using 1:2 with lines lw 2 title "VmRSS"
