@@ -12,14 +12,15 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3} secs=${2:-10} conns=${3:-16}
 bin=target/release/legate
 work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+# start() runs in a command substitution (a subshell), so every server's pid goes to a file that
+# the trap reads (a shell array filled inside $(...) would stay empty out here).
+cleanup() { [ -f "$work/pids" ] && while read -r p; do kill "$p" 2>/dev/null || true; done <"$work/pids"; rm -rf "$work"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 rport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >/dev/null &
-pids+=($!)
+echo $! >>"$work/pids"
 
 start() { # name store-kind -> prints base URL
   local port cfg
@@ -41,7 +42,7 @@ url = "redis://127.0.0.1:$rport"
 decisions = "off"
 TOML
   "$bin" --config "$cfg" serve --listen "127.0.0.1:$port" >"$work/$1.log" 2>&1 &
-  pids+=($!)
+  echo $! >>"$work/pids"
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   echo "http://127.0.0.1:$port"
 }
