@@ -45,6 +45,14 @@ pub struct BatchBody {
     checks: Vec<Box<RawValue>>,
 }
 
+impl BatchBody {
+    /// The raw checks, as the handler hands them to `decide::batch` (for the fuzz targets).
+    #[doc(hidden)]
+    pub fn checks(&self) -> &[Box<RawValue>] {
+        &self.checks
+    }
+}
+
 /// Answer to a batch, in the order of the checks.
 #[derive(Debug, Serialize)]
 pub struct BatchAnswer {

@@ -15,8 +15,8 @@ mod watch;
 pub use evaluate::evaluate;
 pub use index::{Outcome, PolicyIndex, SPLIT_AT};
 pub use load::{
-    fingerprint, load, load_settled, LoadError, Problem, CONFIGMAP_DATA_LINK, ENTITIES_FILE,
-    SCHEMA_FILE,
+    fingerprint, from_texts, load, load_settled, LoadError, Problem, CONFIGMAP_DATA_LINK,
+    ENTITIES_FILE, SCHEMA_FILE,
 };
 pub use roles::ROLES_KEY;
 pub use shape::{AttrType, Shape};

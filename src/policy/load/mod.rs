@@ -40,17 +40,46 @@ pub fn load(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
             "no *.cedar policy files found",
         ));
     }
-    let parsed = parse::policies(&texts.policies)?;
-    parsed.validate(&schema)?;
-    let entities = parse::entities(texts.entities.as_deref(), &schema)?;
-    index::snapshot(
-        namespace,
+    finish(
         schema,
         &texts.schema,
-        parsed,
-        entities,
+        &texts.policies,
+        texts.entities.as_deref(),
+        namespace,
         texts.hash,
     )
+}
+
+/// [`load`] from texts in memory: the schema, the policy files (name, text), `entities.json` and
+/// the snapshot's hash; the same parse, validation and indexing a directory gets. For the fuzz
+/// targets (`fuzz/`), which make a snapshot per input without touching the file system.
+#[doc(hidden)]
+pub fn from_texts(
+    schema_text: &str,
+    policies: &[(String, String)],
+    entities: Option<&str>,
+    namespace: &str,
+    hash: String,
+) -> Result<Snapshot, LoadError> {
+    let schema = parse::schema(schema_text)?;
+    if policies.is_empty() {
+        return Err(LoadError::one("policies", "no *.cedar policy files found"));
+    }
+    finish(schema, schema_text, policies, entities, namespace, hash)
+}
+
+fn finish(
+    schema: cedar_policy::Schema,
+    schema_text: &str,
+    policies: &[(String, String)],
+    entities: Option<&str>,
+    namespace: &str,
+    hash: String,
+) -> Result<Snapshot, LoadError> {
+    let parsed = parse::policies(policies)?;
+    parsed.validate(&schema)?;
+    let entities = parse::entities(entities, &schema)?;
+    index::snapshot(namespace, schema, schema_text, parsed, entities, hash)
 }
 
 /// [`load`], read again while a Kubernetes ConfigMap swap (the `..data` link re-pointed) raced with

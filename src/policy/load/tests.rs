@@ -206,3 +206,26 @@ fn a_configmap_layout_loads_through_its_links_only() {
     assert_eq!(s.hash, load(&shipped(), "Shop").unwrap().hash);
     assert!(s.files.iter().all(|p| !p.file.starts_with('.')));
 }
+
+#[test]
+fn texts_in_memory_load_as_the_directory_does_and_are_validated_alike() {
+    let dir = shipped();
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let files: Vec<(String, String)> = ["legal_entities.cedar", "orders.cedar", "products.cedar"]
+        .iter()
+        .map(|f| (f.to_string(), read(f)))
+        .collect();
+    let (schema, entities) = (read(SCHEMA_FILE), read(ENTITIES_FILE));
+    let from_dir = load(&dir, "Shop").unwrap();
+    let s = from_texts(&schema, &files, Some(&entities), "Shop", "h".into()).unwrap();
+    let ids = |s: &Snapshot| s.files.iter().map(|p| p.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&s), ids(&from_dir));
+    assert_eq!(s.entities.iter().count(), from_dir.entities.iter().count());
+    // Strict validation as for a directory: a policy the schema rejects is refused.
+    let bad = [(
+        "bad.cedar".to_string(),
+        r#"permit(principal, action, resource) when { resource.nope == 1 };"#.to_string(),
+    )];
+    assert!(from_texts(&schema, &bad, None, "Shop", "h".into()).is_err());
+    assert!(from_texts(&schema, &[], None, "Shop", "h".into()).is_err());
+}
