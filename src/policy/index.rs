@@ -86,7 +86,7 @@ pub struct PolicyIndex {
 /// One bucket's policies: a `PolicySet` built at load, or (a small bucket) just the policies.
 #[derive(Debug, Clone)]
 enum Bucket {
-    Set(PolicySet),
+    Set(Box<PolicySet>),
     Few(Vec<Policy>),
 }
 
@@ -166,7 +166,7 @@ impl PolicyIndex {
                 if split && ps.len() < prebuilt_at {
                     Bucket::Few(ps)
                 } else {
-                    Bucket::Set(set_of(ps))
+                    Bucket::Set(Box::new(set_of(ps)))
                 }
             })
             .collect();
