@@ -87,7 +87,7 @@ pub struct PolicyIndex {
 #[derive(Debug, Clone)]
 enum Bucket {
     Set(Box<PolicySet>),
-    Few(Vec<Policy>),
+    Few(Box<[Policy]>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -142,12 +142,15 @@ impl PolicyIndex {
         let count = set.policies().count();
         let split = count >= split_at;
         let mut slots: HashMap<Key, usize> = HashMap::new();
-        let mut policies: Vec<Vec<Policy>> = Vec::new();
+        // Two passes, so each bucket's vector is allocated at its final size (a first push reserves
+        // room for four policies: at 10,000 one-policy buckets that alone was 16 MB).
+        let mut sizes: Vec<usize> = Vec::new();
+        let mut slot_of = Vec::with_capacity(count);
         for policy in set.policies() {
             let k = if split { key(policy) } else { Key::Any };
             let slot = *slots.entry(k.clone()).or_insert_with(|| {
-                policies.push(Vec::new());
-                let slot = policies.len() - 1;
+                sizes.push(0);
+                let slot = sizes.len() - 1;
                 match k {
                     Key::Principal(u) => _ = index.principal.insert(u, slot),
                     Key::Resource(u) => _ = index.resource.insert(u, slot),
@@ -158,13 +161,18 @@ impl PolicyIndex {
                 }
                 slot
             });
+            sizes[slot] += 1;
+            slot_of.push(slot);
+        }
+        let mut policies: Vec<Vec<Policy>> = sizes.into_iter().map(Vec::with_capacity).collect();
+        for (policy, slot) in set.policies().zip(slot_of) {
             policies[slot].push(policy.clone());
         }
         index.buckets = policies
             .into_iter()
             .map(|ps| {
                 if split && ps.len() < prebuilt_at {
-                    Bucket::Few(ps)
+                    Bucket::Few(ps.into_boxed_slice())
                 } else {
                     Bucket::Set(Box::new(set_of(ps)))
                 }
