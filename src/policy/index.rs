@@ -4,7 +4,11 @@
 //! Every policy goes into exactly one bucket, keyed by its most selective scope constraint, in this
 //! order: principal `==`/`in`/`is … in` an entity; resource `==`/`in`/`is … in` an entity; action
 //! `==` an action or `in` a single action (group); principal `is` a type; resource `is` a type; else
-//! the catch-all bucket. Each bucket is its own `PolicySet`, built once.
+//! the catch-all bucket. A bucket of [`PREBUILT_AT`] or more policies is its own `PolicySet`, built
+//! once; a smaller one (in a split set: one file of per-customer policies makes thousands of one-policy
+//! buckets) keeps only its policies, and the small buckets a request needs are put into one
+//! `PolicySet` for that request. A Cedar `PolicySet` costs about 3 KB even for one policy: at 10,000
+//! one-policy buckets that was 30 MB of the 70 MB a load peaked at (heaptrack, BENCHMARKS.md).
 //!
 //! A request can only satisfy (or error in) a policy whose scope it matches, and a policy whose scope
 //! does not match evaluates to false without an error. Cedar's `in` is "equal, or an ancestor in the
@@ -29,6 +33,10 @@ use cedar_policy::{
 /// Below this many policies the whole set is one bucket: splitting buys nothing and each extra
 /// bucket evaluated costs a little.
 pub const SPLIT_AT: usize = 64;
+
+/// Buckets with fewer policies than this (in a set large enough to split) get no `PolicySet` of
+/// their own.
+pub const PREBUILT_AT: usize = 4;
 
 /// What one evaluation decided, in a form both the index and a plain `is_authorized` give.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,13 +74,20 @@ fn push_errors(into: &mut Vec<(PolicyId, String)>, response: &Response) {
 /// The snapshot's policies, bucketed by scope.
 #[derive(Debug, Clone, Default)]
 pub struct PolicyIndex {
-    buckets: Vec<PolicySet>,
+    buckets: Vec<Bucket>,
     principal: HashMap<EntityUid, usize>,
     resource: HashMap<EntityUid, usize>,
     action: HashMap<EntityUid, usize>,
     principal_type: HashMap<EntityTypeName, usize>,
     resource_type: HashMap<EntityTypeName, usize>,
     any: Option<usize>,
+}
+
+/// One bucket's policies: a `PolicySet` built at load, or (a small bucket) just the policies.
+#[derive(Debug, Clone)]
+enum Bucket {
+    Set(Box<PolicySet>),
+    Few(Box<[Policy]>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -117,18 +132,25 @@ fn key(policy: &Policy) -> Key {
 impl PolicyIndex {
     /// Buckets `set` by scope; a set smaller than `split_at` stays one bucket.
     pub fn build(set: &PolicySet, split_at: usize) -> Self {
+        Self::build_with(set, split_at, PREBUILT_AT)
+    }
+
+    /// [`PolicyIndex::build`], with buckets of fewer than `prebuilt_at` policies kept without a
+    /// `PolicySet` of their own (only when the set is split).
+    pub fn build_with(set: &PolicySet, split_at: usize, prebuilt_at: usize) -> Self {
         let mut index = Self::default();
         let count = set.policies().count();
+        let split = count >= split_at;
         let mut slots: HashMap<Key, usize> = HashMap::new();
+        // Two passes, so each bucket's vector is allocated at its final size (a first push reserves
+        // room for four policies: at 10,000 one-policy buckets that alone was 16 MB).
+        let mut sizes: Vec<usize> = Vec::new();
+        let mut slot_of = Vec::with_capacity(count);
         for policy in set.policies() {
-            let k = if count < split_at {
-                Key::Any
-            } else {
-                key(policy)
-            };
+            let k = if split { key(policy) } else { Key::Any };
             let slot = *slots.entry(k.clone()).or_insert_with(|| {
-                index.buckets.push(PolicySet::new());
-                let slot = index.buckets.len() - 1;
+                sizes.push(0);
+                let slot = sizes.len() - 1;
                 match k {
                     Key::Principal(u) => _ = index.principal.insert(u, slot),
                     Key::Resource(u) => _ = index.resource.insert(u, slot),
@@ -139,9 +161,23 @@ impl PolicyIndex {
                 }
                 slot
             });
-            // Ids are unique in `set`, so adding to a bucket cannot clash.
-            let _ = index.buckets[slot].add(policy.clone());
+            sizes[slot] += 1;
+            slot_of.push(slot);
         }
+        let mut policies: Vec<Vec<Policy>> = sizes.into_iter().map(Vec::with_capacity).collect();
+        for (policy, slot) in set.policies().zip(slot_of) {
+            policies[slot].push(policy.clone());
+        }
+        index.buckets = policies
+            .into_iter()
+            .map(|ps| {
+                if split && ps.len() < prebuilt_at {
+                    Bucket::Few(ps.into_boxed_slice())
+                } else {
+                    Bucket::Set(Box::new(set_of(ps)))
+                }
+            })
+            .collect();
         index
     }
 
@@ -183,16 +219,33 @@ impl PolicyIndex {
         let mut forbids = Vec::new();
         let mut permits = Vec::new();
         let mut errors = Vec::new();
-        for slot in relevant {
-            let response = authorizer.is_authorized(request, &self.buckets[slot], entities);
+        let mut evaluate = |set: &PolicySet| {
+            let response = authorizer.is_authorized(request, set, entities);
             let reasons = response.diagnostics().reason().cloned();
             match response.decision() {
-                // A bucket allows only when none of its forbids is satisfied: its reasons are permits.
+                // A set allows only when none of its forbids is satisfied: its reasons are permits.
                 Decision::Allow => permits.extend(reasons),
-                // A bucket denies with reasons only when forbids are satisfied: they are the reasons.
+                // A set denies with reasons only when forbids are satisfied: they are the reasons.
                 Decision::Deny => forbids.extend(reasons),
             }
             push_errors(&mut errors, &response);
+        };
+        // The small buckets this request needs, as one set (the combination is a union either way).
+        let mut few: Option<PolicySet> = None;
+        for slot in relevant {
+            match &self.buckets[slot] {
+                Bucket::Set(set) => evaluate(set),
+                Bucket::Few(policies) => {
+                    let set = few.get_or_insert_with(PolicySet::new);
+                    for p in policies {
+                        // Ids are unique in the snapshot; a slot listed twice adds nothing new.
+                        let _ = set.add(p.clone());
+                    }
+                }
+            }
+        }
+        if let Some(set) = &few {
+            evaluate(set);
         }
         let (decision, mut reasons) = if !forbids.is_empty() {
             (Decision::Deny, forbids)
@@ -209,6 +262,15 @@ impl PolicyIndex {
             errors,
         }
     }
+}
+
+/// A `PolicySet` of `policies` (unique ids: from one snapshot).
+fn set_of(policies: Vec<Policy>) -> PolicySet {
+    let mut set = PolicySet::new();
+    for p in policies {
+        let _ = set.add(p);
+    }
+    set
 }
 
 #[cfg(test)]

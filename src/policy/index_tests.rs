@@ -200,7 +200,9 @@ proptest! {
     #[test]
     fn index_decides_exactly_as_the_whole_set(case in case()) {
         let set = policy_set(&case);
-        let index = PolicyIndex::build(&set, 0);
+        // Every bucket its own prebuilt set, and every bucket a small one (a set per request).
+        let prebuilt = PolicyIndex::build_with(&set, 0, 0);
+        let few = PolicyIndex::build_with(&set, 0, usize::MAX);
         let entities = entities(&case);
         for (p, a, r) in &case.requests {
             let request = Request::new(
@@ -212,8 +214,10 @@ proptest! {
             )
             .unwrap();
             let whole = Outcome::from_response(&Authorizer::new().is_authorized(&request, &set, &entities));
-            let indexed = index.is_authorized(&request, &entities);
-            prop_assert_eq!(indexed, whole, "request {:?} {:?} {:?}", p, a, r);
+            let indexed = prebuilt.is_authorized(&request, &entities);
+            prop_assert_eq!(&indexed, &whole, "request {:?} {:?} {:?}", p, a, r);
+            let indexed = few.is_authorized(&request, &entities);
+            prop_assert_eq!(indexed, whole, "small buckets: request {:?} {:?} {:?}", p, a, r);
         }
     }
 }

@@ -13,7 +13,7 @@ mod shape;
 mod watch;
 
 pub use evaluate::evaluate;
-pub use index::{Outcome, PolicyIndex, SPLIT_AT};
+pub use index::{Outcome, PolicyIndex, PREBUILT_AT, SPLIT_AT};
 pub use load::{
     fingerprint, from_texts, load, load_settled, LoadError, Problem, CONFIGMAP_DATA_LINK,
     ENTITIES_FILE, SCHEMA_FILE,

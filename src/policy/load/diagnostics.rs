@@ -72,8 +72,22 @@ impl LoadError {
 
 /// Turns a Cedar diagnostic (and the ones related to it) into problems with line and column.
 pub(super) fn diagnostics(file: &str, text: &str, diag: &dyn Diagnostic) -> Vec<Problem> {
+    diagnostics_at(file, text, 0, diag)
+}
+
+/// [`diagnostics`] for a diagnostic whose source positions are relative to the piece of `text`
+/// that starts at byte `base` (a file parsed in pieces).
+pub(super) fn diagnostics_at(
+    file: &str,
+    text: &str,
+    base: usize,
+    diag: &dyn Diagnostic,
+) -> Vec<Problem> {
     let one = |d: &dyn Diagnostic| {
-        let offset = d.labels().and_then(|mut l| l.next()).map(|l| l.offset());
+        let offset = d
+            .labels()
+            .and_then(|mut l| l.next())
+            .map(|l| base + l.offset());
         // Some diagnostics (entity data) say what failed only in their causes.
         let mut message = crate::shared::error_chain(d);
         if let Some(help) = d.help() {

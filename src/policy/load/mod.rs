@@ -7,8 +7,9 @@
 //! the schema; an empty set is an error, never something to serve.
 //!
 //! The steps, one file each: [`read`] the files (and hash them), [`parse`] and validate, [`index`]
-//! into a snapshot; [`diagnostics`] turns Cedar's errors into problems with a place.
+//! into a snapshot (a big file is parsed a few policies at a time, [`chunks`]); [`diagnostics`] turns Cedar's errors into problems with a place.
 
+mod chunks;
 mod diagnostics;
 mod index;
 mod parse;

@@ -229,3 +229,64 @@ fn texts_in_memory_load_as_the_directory_does_and_are_validated_alike() {
     assert!(from_texts(&schema, &bad, None, "Shop", "h".into()).is_err());
     assert!(from_texts(&schema, &[], None, "Shop", "h".into()).is_err());
 }
+
+/// `n` generated policies, one per three lines, with `extra` (three lines) after the `at`-th.
+fn big_file(n: usize, at: usize, extra: &str) -> String {
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!("@id(\"gen-{i}\")\npermit (principal == Shop::Customer::\"C-{i}\", action == Shop::Action::\"viewOrder\", resource)\nwhen {{ resource.owner == principal }};\n"));
+        if i == at {
+            text.push_str(extra);
+        }
+    }
+    text
+}
+
+#[test]
+fn a_big_file_parsed_in_pieces_loads_every_policy() {
+    let dir = copy_of_shipped();
+    let n = 3 * super::chunks::PER_CHUNK + 5;
+    std::fs::write(dir.path().join("big.cedar"), big_file(n, 0, "")).unwrap();
+    let s = load(dir.path(), "Shop").unwrap();
+    assert_eq!(s.files.iter().filter(|p| p.file == "big.cedar").count(), n);
+    assert_eq!(s.policies.policies().count(), n + 5);
+}
+
+#[test]
+fn a_type_error_deep_in_a_big_file_names_its_line() {
+    let dir = copy_of_shipped();
+    let at = 2 * super::chunks::PER_CHUNK + 10; // in the third piece
+    let extra = "@id(\"typo\")\npermit (principal, action == Shop::Action::\"viewOrder\", resource is Shop::Order)\nwhen { resource.ownr == principal };\n";
+    std::fs::write(dir.path().join("big.cedar"), big_file(500, at, extra)).unwrap();
+    let err = load(dir.path(), "Shop").unwrap_err();
+    let p = &err.problems[0];
+    assert_eq!(p.file, "big.cedar", "{err}");
+    assert_eq!(p.line, Some(3 * (at + 1) + 3), "{err}");
+    assert!(p.snippet.as_deref().unwrap_or("").contains("ownr"), "{err}");
+}
+
+#[test]
+fn a_syntax_error_deep_in_a_big_file_names_its_line() {
+    let dir = copy_of_shipped();
+    let at = 3 * super::chunks::PER_CHUNK + 1;
+    let extra =
+        "@id(\"broken\")\npermit (principal, action, resource)\nwhen { principal.email == };\n";
+    std::fs::write(dir.path().join("big.cedar"), big_file(400, at, extra)).unwrap();
+    let err = load(dir.path(), "Shop").unwrap_err();
+    let p = &err.problems[0];
+    assert_eq!(p.line, Some(3 * (at + 1) + 3), "{err}");
+}
+
+#[test]
+fn policies_without_an_id_are_numbered_across_pieces() {
+    let dir = copy_of_shipped();
+    let n = super::chunks::PER_CHUNK + 3;
+    let text =
+        "forbid (principal, action == Shop::Action::\"cancelOrder\", resource) when { false };\n"
+            .repeat(n);
+    std::fs::write(dir.path().join("anon.cedar"), text).unwrap();
+    let s = load(dir.path(), "Shop").unwrap();
+    let last = format!("anon.cedar#{}", n - 1);
+    assert!(s.files.iter().any(|p| p.id == last), "{:?}", s.files);
+    assert_eq!(s.files.iter().filter(|p| p.file == "anon.cedar").count(), n);
+}
