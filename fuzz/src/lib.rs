@@ -153,37 +153,9 @@ pub fn parts(data: &[u8], n: usize) -> Vec<&[u8]> {
     out
 }
 
-/// The most forgiving reading a service behind the proxy could give a raw request target (the
-/// oracle of `src/routes/proptests.rs`): the query cut at the first raw `?`, `;…` path parameters
-/// stripped, each segment percent-decoded (also `%2F`, `%5C`), `\` taken as `/`, empty segments
-/// merged, `.` and `..` resolved. A trailing slash is kept, as routers keep it.
-pub fn normalise(uri: &str) -> Vec<String> {
-    let path = uri.split('?').next().unwrap_or_default();
-    let path = path.strip_prefix('/').unwrap_or(path);
-    let mut pieces: Vec<String> = Vec::new();
-    for raw in path.split('/') {
-        let raw = raw.split(';').next().unwrap_or_default();
-        let decoded = percent_encoding::percent_decode_str(raw)
-            .decode_utf8_lossy()
-            .replace('\\', "/");
-        pieces.extend(decoded.split('/').map(str::to_string));
-    }
-    let trailing = pieces.last().is_some_and(String::is_empty);
-    let mut out: Vec<String> = Vec::new();
-    for p in pieces {
-        match p.as_str() {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            _ => out.push(p),
-        }
-    }
-    if trailing || out.is_empty() {
-        out.push(String::new());
-    }
-    out
-}
+/// The most forgiving reading a service behind the proxy could give a raw request target: the
+/// oracle the library's property tests use too.
+pub use legate::routes::oracle::normalise;
 
 /// Words a `WHERE` fragment may contain outside quoted identifiers and `$n` placeholders.
 const SQL_WORDS: &[&str] = &[

@@ -347,6 +347,8 @@ fn is_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+#[doc(hidden)]
+pub mod oracle;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
