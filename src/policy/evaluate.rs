@@ -11,7 +11,9 @@ use crate::decision::Decision;
 /// Decides `request` against `snapshot`, evaluating only the policies its scope can match (the
 /// snapshot's [`PolicyIndex`](super::PolicyIndex)).
 pub fn evaluate(snapshot: &Snapshot, request: &Request, entities: &Entities) -> Decision {
-    let outcome = snapshot.index.is_authorized(request, entities);
+    let outcome = snapshot
+        .index
+        .is_authorized(&snapshot.policies, request, entities);
     let mut forbid_errored = false;
     let errors: Vec<String> = outcome
         .errors

@@ -83,11 +83,13 @@ pub struct PolicyIndex {
     any: Option<usize>,
 }
 
-/// One bucket's policies: a `PolicySet` built at load, or (a small bucket) just the policies.
+/// One bucket's policies: a `PolicySet` built at load, or (a small bucket) just the policies' ids,
+/// looked up in the snapshot's whole set when a request needs them (a `Policy` clone copies the
+/// policy's text, so keeping clones here held a second copy of every small bucket's text).
 #[derive(Debug, Clone)]
 enum Bucket {
     Set(Box<PolicySet>),
-    Few(Box<[Policy]>),
+    Few(Box<[PolicyId]>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -164,15 +166,15 @@ impl PolicyIndex {
             sizes[slot] += 1;
             slot_of.push(slot);
         }
-        let mut policies: Vec<Vec<Policy>> = sizes.into_iter().map(Vec::with_capacity).collect();
+        let mut policies: Vec<Vec<&Policy>> = sizes.into_iter().map(Vec::with_capacity).collect();
         for (policy, slot) in set.policies().zip(slot_of) {
-            policies[slot].push(policy.clone());
+            policies[slot].push(policy);
         }
         index.buckets = policies
             .into_iter()
             .map(|ps| {
                 if split && ps.len() < prebuilt_at {
-                    Bucket::Few(ps.into_boxed_slice())
+                    Bucket::Few(ps.into_iter().map(|p| p.id().clone()).collect())
                 } else {
                     Bucket::Set(Box::new(set_of(ps)))
                 }
@@ -212,7 +214,13 @@ impl PolicyIndex {
     }
 
     /// Decides `request` by evaluating only the buckets it can match, combined by Cedar's rules.
-    pub fn is_authorized(&self, request: &Request, entities: &Entities) -> Outcome {
+    /// `all` is the set the index was built from (the small buckets' policies are taken from it).
+    pub fn is_authorized(
+        &self,
+        all: &PolicySet,
+        request: &Request,
+        entities: &Entities,
+    ) -> Outcome {
         let mut relevant = Vec::with_capacity(4);
         self.relevant(request, entities, &mut relevant);
         let authorizer = Authorizer::new();
@@ -235,9 +243,9 @@ impl PolicyIndex {
         for slot in relevant {
             match &self.buckets[slot] {
                 Bucket::Set(set) => evaluate(set),
-                Bucket::Few(policies) => {
+                Bucket::Few(ids) => {
                     let set = few.get_or_insert_with(PolicySet::new);
-                    for p in policies {
+                    for p in ids.iter().filter_map(|id| all.policy(id)) {
                         // Ids are unique in the snapshot; a slot listed twice adds nothing new.
                         let _ = set.add(p.clone());
                     }
@@ -265,10 +273,10 @@ impl PolicyIndex {
 }
 
 /// A `PolicySet` of `policies` (unique ids: from one snapshot).
-fn set_of(policies: Vec<Policy>) -> PolicySet {
+fn set_of(policies: Vec<&Policy>) -> PolicySet {
     let mut set = PolicySet::new();
     for p in policies {
-        let _ = set.add(p);
+        let _ = set.add(p.clone());
     }
     set
 }

@@ -214,9 +214,9 @@ proptest! {
             )
             .unwrap();
             let whole = Outcome::from_response(&Authorizer::new().is_authorized(&request, &set, &entities));
-            let indexed = prebuilt.is_authorized(&request, &entities);
+            let indexed = prebuilt.is_authorized(&set, &request, &entities);
             prop_assert_eq!(&indexed, &whole, "request {:?} {:?} {:?}", p, a, r);
-            let indexed = few.is_authorized(&request, &entities);
+            let indexed = few.is_authorized(&set, &request, &entities);
             prop_assert_eq!(indexed, whole, "small buckets: request {:?} {:?} {:?}", p, a, r);
         }
     }
