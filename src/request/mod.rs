@@ -11,6 +11,7 @@
 //! attributes name, each with its ancestors.
 
 mod context;
+mod extend;
 mod known;
 mod resource;
 
@@ -140,6 +141,8 @@ pub struct Base {
     entities: Entities,
     /// Their uids: a check's slice does not add them again.
     uids: HashSet<EntityUid>,
+    /// Ancestors they name that are not among them (see [`extend`]).
+    dangling: HashSet<EntityUid>,
 }
 
 impl Base {
@@ -164,12 +167,14 @@ impl Base {
         let uids = slice.map.keys().cloned().collect();
         let entities = Entities::from_entities(slice.map.into_values(), None)
             .map_err(|e| Error::Entities(e.to_string()))?;
+        let dangling = extend::dangling(&entities, &uids);
         Ok(Self {
             principal: principal_uid,
             legal_entity,
             roles,
             entities,
             uids,
+            dangling,
         })
     }
 
@@ -207,24 +212,34 @@ impl Base {
             check.context.as_ref(),
         )?;
         slice.add_action(snapshot, &action);
+        // Only legate's own context keys, in a shape checked at load: nothing left to check.
+        let fits = check.context.as_ref().is_none_or(Map::is_empty)
+            && snapshot.fitting.contains(&(
+                action.clone(),
+                resource_uid.type_name().clone(),
+                self.legal_entity.is_some(),
+            ));
         let request = Request::new(
             self.principal.clone(),
             action,
             resource_uid,
             context,
-            Some(&snapshot.schema),
+            (!fits).then_some(&snapshot.schema),
         )
         .map_err(|e| Error::Request(e.to_string()))?;
         // Every entity in the slice is already schema-checked: the snapshot's at load, the resource by
         // `resource::build`, the principal's attributes by type. Of the actions, only this request's
         // (with its groups) is needed (added above).
         // Upsert: a resource given with attributes replaces a shared entity of the same uid, as it
-        // did when the slice was one map; everything else the slice holds is new.
-        let entities = self
-            .entities
-            .clone()
-            .upsert_entities(slice.map.into_values(), None)
-            .map_err(|e| Error::Entities(e.to_string()))?;
+        // did when the slice was one map; everything else the slice holds is new. The closure is
+        // recomputed only when the slice's is not already complete.
+        let entities = extend::extend(
+            &self.entities,
+            &self.uids,
+            &self.dangling,
+            slice.map.into_values().collect(),
+        )
+        .map_err(Error::Entities)?;
         Ok((request, entities))
     }
 }

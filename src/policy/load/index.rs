@@ -42,6 +42,7 @@ pub(super) fn snapshot(
     let customer_attrs = customer_attrs(&shapes, namespace);
     let role_actions = crate::policy::roles::role_actions(schema_text, namespace, &actions);
     let action_entities = action_entities(&schema)?;
+    let fitting = fitting(&schema, &entity_types, &actions, &role_actions);
     let index = crate::policy::PolicyIndex::build(&set, crate::policy::SPLIT_AT);
     Ok(Snapshot {
         namespace: namespace.to_string(),
@@ -57,9 +58,69 @@ pub(super) fn snapshot(
         shapes,
         customer_attrs,
         role_actions,
+        fitting,
         hash,
         loaded_at: SystemTime::now(),
     })
+}
+
+/// [`Snapshot::fitting`]: every action × entity type × (no) selected legal entity, asked of Cedar
+/// once with the context legate builds when the caller adds no keys of its own. Whether a request
+/// fits depends only on these types (ids and the roles' values do not matter), so one check per
+/// combination stands for every request of that shape.
+fn fitting(
+    schema: &Schema,
+    entity_types: &HashMap<String, EntityTypeName>,
+    actions: &HashMap<String, cedar_policy::EntityUid>,
+    role_actions: &HashSet<cedar_policy::EntityUid>,
+) -> HashSet<(cedar_policy::EntityUid, EntityTypeName, bool)> {
+    use cedar_policy::{Context, EntityId, EntityUid, Request, RestrictedExpression as R};
+    let mut out = HashSet::new();
+    let (Some(customer), Some(le_type)) = (
+        entity_types.get("Customer"),
+        entity_types.get("LegalEntity"),
+    ) else {
+        return out;
+    };
+    let id = || EntityId::new("x");
+    let principal = EntityUid::from_type_name_and_id(customer.clone(), id());
+    let le = EntityUid::from_type_name_and_id(le_type.clone(), id());
+    let types: HashSet<&EntityTypeName> = entity_types.values().collect();
+    for action in actions.values() {
+        for t in &types {
+            for selected in [false, true] {
+                let mut pairs = Vec::new();
+                if selected {
+                    pairs.push((
+                        crate::request::LEGAL_ENTITY_KEY.to_string(),
+                        R::new_entity_uid(le.clone()),
+                    ));
+                }
+                if role_actions.contains(action) {
+                    pairs.push((
+                        crate::policy::ROLES_KEY.to_string(),
+                        R::new_set([R::new_string("r".into())]),
+                    ));
+                }
+                let Ok(context) = Context::from_pairs(pairs) else {
+                    continue;
+                };
+                let resource = EntityUid::from_type_name_and_id((*t).clone(), id());
+                if Request::new(
+                    principal.clone(),
+                    action.clone(),
+                    resource,
+                    context,
+                    Some(schema),
+                )
+                .is_ok()
+                {
+                    out.insert((action.clone(), (*t).clone(), selected));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Each action with the action groups it is in: the action entities one request needs.
