@@ -3,29 +3,44 @@
 # release binary under callgrind, N requests over one keep-alive connection, then inclusive
 # instruction counts per stage divided by N. Load-independent, unlike wall-clock figures.
 # The same token every time (a token-cache hit, as in steady state); decision log off.
-# Usage: bash benches/callgrind_stages.sh [requests]
+# BATCH=K measures POST /v1/authorize/batch with K viewProduct checks instead (figures per request;
+# divide by K for a check).
+# Usage: [BATCH=K] [BIN=… EXAMPLES=…] bash benches/callgrind_stages.sh [requests]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-2000}
 command -v valgrind >/dev/null || { echo "valgrind is missing: bash .ci/run installs it" >&2; exit 1; }
-cargo build --release --quiet --bin legate --example openloop --example hello_baseline
-bin=$PWD/target/release/legate
+# BIN=<a legate binary> and EXAMPLES=<dir with openloop and hello_baseline> measure those (e.g. an
+# earlier commit's) instead of building.
+# Built with the `profiling` profile (release without LTO), so the stages keep their own functions.
+if [ -z "${BIN:-}" ]; then
+  cargo build --profile profiling --quiet --bin legate --example openloop --example hello_baseline
+fi
+bin=${BIN:-$PWD/target/profiling/legate}
+ex=${EXAMPLES:-$PWD/target/profiling/examples}
 work=$(mktemp -d)
 pid=
 trap 'kill "$pid" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 TOKEN=$("$bin" --config examples/legate.toml token --key examples/keys/idp-dev-private.pem --sub C-1 --legal-entity LE-1 --ttl-secs 7200)
-printf '%s' '{"action":"viewOrder","resource":{"type":"Order","id":"O-1","attrs":{"owner":{"type":"Customer","id":"C-1"},"legalEntity":{"type":"LegalEntity","id":"LE-1"}}}}' > "$work/body.json"
+path=/v1/authorize
+if [ -n "${BATCH:-}" ]; then
+  path=/v1/authorize/batch
+  python3 -c 'import json,sys; k=int(sys.argv[1]); print(json.dumps({"checks": [{"action": "viewProduct", "resource": {"type": "Product", "id": f"P-{i}", "attrs": {"segments": [{"type": "Segment", "id": ["wholesale", "retail"][i % 2]}]}}} for i in range(k)]}), end="")' "$BATCH" > "$work/body.json"
+else
+  printf '%s' '{"action":"viewOrder","resource":{"type":"Order","id":"O-1","attrs":{"owner":{"type":"Customer","id":"C-1"},"legalEntity":{"type":"LegalEntity","id":"LE-1"}}}}' > "$work/body.json"
+fi
 
+rate=400; [ -n "${BATCH:-}" ] && rate=5
 measure() { # label server-command...
   local label=$1; shift
   valgrind --tool=callgrind --callgrind-out-file="$work/$label.out" "$@" > /dev/null 2>"$work/$label.err" &
   pid=$!
   for _ in $(seq 600); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
   # Warm-up (first-use allocations, the token-cache miss), then the measured requests at a low rate.
-  "$PWD/target/release/examples/openloop" "127.0.0.1:$port" /v1/authorize 50 1 1 "$work/body.json" "$TOKEN" > /dev/null
+  "$ex/openloop" "127.0.0.1:$port" "$path" 50 1 1 "$work/body.json" "$TOKEN" > /dev/null
   callgrind_control -z "$pid" > /dev/null
-  "$PWD/target/release/examples/openloop" "127.0.0.1:$port" /v1/authorize 400 "$(awk -v n="$n" 'BEGIN {print n/400}')" 1 "$work/body.json" "$TOKEN"
+  "$ex/openloop" "127.0.0.1:$port" "$path" "$rate" "$(awk -v n="$n" -v r="$rate" 'BEGIN {print n/r}')" 1 "$work/body.json" "$TOKEN"
   callgrind_control -d "$pid" > /dev/null
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
   # The dump taken right after the measured requests (`-z` zeroed the counters before them).
@@ -37,11 +52,11 @@ measure() { # label server-command...
 
 stage() { # dump pattern label
   local v
-  v=$(callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null | grep -F -- "$2" | head -1 | awk '{gsub(",","",$1); print $1}')
+  v=$(callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null | { grep -F -- "$2" || true; } | head -1 | awk '{gsub(",","",$1); print $1}')
   printf '  %-44s %8.0f\n' "$3" "$(awk -v t="${v:-0}" -v n="$n" 'BEGIN {print t/n}')"
 }
 
-measure hello "$PWD/target/release/examples/hello_baseline" "127.0.0.1:$port"
+measure hello "$ex/hello_baseline" "127.0.0.1:$port"
 LEGATE_LOG=warn LEGATE_LOG__DECISIONS=off measure legate "$bin" --config examples/legate.toml serve --listen "127.0.0.1:$port"
 d=$(cat "$work/legate.path")
 echo "legate, inclusive per request:"
