@@ -4,11 +4,15 @@
 //! Every policy goes into exactly one bucket, keyed by its most selective scope constraint, in this
 //! order: principal `==`/`in`/`is … in` an entity; resource `==`/`in`/`is … in` an entity; action
 //! `==` an action or `in` a single action (group); principal `is` a type; resource `is` a type; else
-//! the catch-all bucket. A bucket of [`PREBUILT_AT`] or more policies is its own `PolicySet`, built
-//! once; a smaller one (in a split set: one file of per-customer policies makes thousands of one-policy
-//! buckets) keeps only its policies, and the small buckets a request needs are put into one
-//! `PolicySet` for that request. A Cedar `PolicySet` costs about 3 KB even for one policy: at 10,000
-//! one-policy buckets that was 30 MB of the 70 MB a load peaked at (heaptrack, BENCHMARKS.md).
+//! the catch-all bucket. Every set is split, however small: with the shipped five policies, a
+//! `viewProduct` check evaluating only its action's two policies costs Cedar half the instructions
+//! of evaluating all five (callgrind, BENCHMARKS.md). In a set of up to [`ALL_PREBUILT_UP_TO`]
+//! buckets each bucket is its own `PolicySet`, built once. In a larger one (one file of per-customer
+//! policies makes thousands of one-policy buckets) only buckets of [`PREBUILT_AT`] or more policies
+//! are; a smaller one keeps only its policies' ids, and the small buckets a request needs are put
+//! into one `PolicySet` for that request. A Cedar `PolicySet` costs about 3 KB even for one policy:
+//! at 10,000 one-policy buckets that was 30 MB of the 70 MB a load peaked at (heaptrack,
+//! BENCHMARKS.md).
 //!
 //! A request can only satisfy (or error in) a policy whose scope it matches, and a policy whose scope
 //! does not match evaluates to false without an error. Cedar's `in` is "equal, or an ancestor in the
@@ -30,11 +34,10 @@ use cedar_policy::{
     PolicySet, PrincipalConstraint, Request, ResourceConstraint, Response,
 };
 
-/// Below this many policies the whole set is one bucket: splitting buys nothing and each extra
-/// bucket evaluated costs a little.
-pub const SPLIT_AT: usize = 64;
+/// A set split into at most this many buckets has a `PolicySet` for every bucket.
+pub const ALL_PREBUILT_UP_TO: usize = 64;
 
-/// Buckets with fewer policies than this (in a set large enough to split) get no `PolicySet` of
+/// In a set split into more buckets, buckets with fewer policies than this get no `PolicySet` of
 /// their own.
 pub const PREBUILT_AT: usize = 4;
 
@@ -132,24 +135,23 @@ fn key(policy: &Policy) -> Key {
 }
 
 impl PolicyIndex {
-    /// Buckets `set` by scope; a set smaller than `split_at` stays one bucket.
-    pub fn build(set: &PolicySet, split_at: usize) -> Self {
-        Self::build_with(set, split_at, PREBUILT_AT)
+    /// Buckets `set` by scope.
+    pub fn build(set: &PolicySet) -> Self {
+        Self::build_with(set, ALL_PREBUILT_UP_TO, PREBUILT_AT)
     }
 
-    /// [`PolicyIndex::build`], with buckets of fewer than `prebuilt_at` policies kept without a
-    /// `PolicySet` of their own (only when the set is split).
-    pub fn build_with(set: &PolicySet, split_at: usize, prebuilt_at: usize) -> Self {
+    /// [`PolicyIndex::build`]: when `set` makes more than `all_prebuilt_up_to` buckets, buckets of
+    /// fewer than `prebuilt_at` policies are kept without a `PolicySet` of their own.
+    pub fn build_with(set: &PolicySet, all_prebuilt_up_to: usize, prebuilt_at: usize) -> Self {
         let mut index = Self::default();
         let count = set.policies().count();
-        let split = count >= split_at;
         let mut slots: HashMap<Key, usize> = HashMap::new();
         // Two passes, so each bucket's vector is allocated at its final size (a first push reserves
         // room for four policies: at 10,000 one-policy buckets that alone was 16 MB).
         let mut sizes: Vec<usize> = Vec::new();
         let mut slot_of = Vec::with_capacity(count);
         for policy in set.policies() {
-            let k = if split { key(policy) } else { Key::Any };
+            let k = key(policy);
             let slot = *slots.entry(k.clone()).or_insert_with(|| {
                 sizes.push(0);
                 let slot = sizes.len() - 1;
@@ -170,10 +172,11 @@ impl PolicyIndex {
         for (policy, slot) in set.policies().zip(slot_of) {
             policies[slot].push(policy);
         }
+        let many = policies.len() > all_prebuilt_up_to;
         index.buckets = policies
             .into_iter()
             .map(|ps| {
-                if split && ps.len() < prebuilt_at {
+                if many && ps.len() < prebuilt_at {
                     Bucket::Few(ps.into_iter().map(|p| p.id().clone()).collect())
                 } else {
                     Bucket::Set(Box::new(set_of(ps)))
@@ -186,6 +189,14 @@ impl PolicyIndex {
     /// How many buckets the set was split into.
     pub fn buckets(&self) -> usize {
         self.buckets.len()
+    }
+
+    /// How many of them have a `PolicySet` of their own.
+    pub fn prebuilt(&self) -> usize {
+        self.buckets
+            .iter()
+            .filter(|b| matches!(b, Bucket::Set(_)))
+            .count()
     }
 
     /// The buckets `request` can match (by index), given the request's `entities`.

@@ -201,7 +201,7 @@ proptest! {
     fn index_decides_exactly_as_the_whole_set(case in case()) {
         let set = policy_set(&case);
         // Every bucket its own prebuilt set, and every bucket a small one (a set per request).
-        let prebuilt = PolicyIndex::build_with(&set, 0, 0);
+        let prebuilt = PolicyIndex::build_with(&set, usize::MAX, 0);
         let few = PolicyIndex::build_with(&set, 0, usize::MAX);
         let entities = entities(&case);
         for (p, a, r) in &case.requests {
@@ -223,14 +223,27 @@ proptest! {
 }
 
 #[test]
-fn small_sets_stay_one_bucket_and_large_ones_split() {
+fn small_sets_prebuild_every_bucket_and_large_ones_only_the_big_buckets() {
     let text = |n: usize| {
         (0..n)
             .map(|i| format!("permit (principal == User::\"u{i}\", action, resource);"))
             .collect::<String>()
     };
-    let small: PolicySet = text(SPLIT_AT - 1).parse().unwrap();
-    assert_eq!(PolicyIndex::build(&small, SPLIT_AT).buckets(), 1);
-    let large: PolicySet = text(SPLIT_AT).parse().unwrap();
-    assert_eq!(PolicyIndex::build(&large, SPLIT_AT).buckets(), SPLIT_AT);
+    // Five policies, five buckets, each with its own set.
+    let small: PolicySet = text(5).parse().unwrap();
+    let index = PolicyIndex::build(&small);
+    assert_eq!((index.buckets(), index.prebuilt()), (5, 5));
+    // More buckets than ALL_PREBUILT_UP_TO: one-policy buckets keep ids; a bucket of PREBUILT_AT
+    // policies (the catch-all here) keeps its set.
+    let mut large = text(ALL_PREBUILT_UP_TO + 1);
+    for a in 0..PREBUILT_AT {
+        large.push_str(&format!(
+            "permit (principal, action, resource) when {{ {a} == {a} }};"
+        ));
+    }
+    let index = PolicyIndex::build(&large.parse().unwrap());
+    assert_eq!(
+        (index.buckets(), index.prebuilt()),
+        (ALL_PREBUILT_UP_TO + 2, 1)
+    );
 }

@@ -13,7 +13,7 @@ mod shape;
 mod watch;
 
 pub use evaluate::evaluate;
-pub use index::{Outcome, PolicyIndex, PREBUILT_AT, SPLIT_AT};
+pub use index::{Outcome, PolicyIndex, ALL_PREBUILT_UP_TO, PREBUILT_AT};
 pub use load::{
     fingerprint, from_texts, load, load_settled, LoadError, Problem, CONFIGMAP_DATA_LINK,
     ENTITIES_FILE, SCHEMA_FILE,
@@ -98,7 +98,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Rebuilds [`Snapshot::index`] from [`Snapshot::policies`].
     pub fn reindex(&mut self) {
-        self.index = PolicyIndex::build(&self.policies, SPLIT_AT);
+        self.index = PolicyIndex::build(&self.policies);
     }
 
     /// `Order` → `Shop::Order`; names that already have `::` are kept.

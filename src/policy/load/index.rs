@@ -43,7 +43,7 @@ pub(super) fn snapshot(
     let role_actions = crate::policy::roles::role_actions(schema_text, namespace, &actions);
     let action_entities = action_entities(&schema)?;
     let fitting = fitting(&schema, &entity_types, &actions, &role_actions);
-    let index = crate::policy::PolicyIndex::build(&set, crate::policy::SPLIT_AT);
+    let index = crate::policy::PolicyIndex::build(&set);
     Ok(Snapshot {
         namespace: namespace.to_string(),
         schema,
