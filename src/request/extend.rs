@@ -225,7 +225,7 @@ mod tests {
         assert!(same_as_cedar(&store, &uids, &d, added));
     }
 
-    mod prop {
+    mod property {
         use proptest::prelude::*;
 
         use super::*;
