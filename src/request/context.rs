@@ -30,24 +30,7 @@ pub(super) fn build(
     }
     let with_roles = snapshot.role_actions.contains(action);
     if record.is_empty() {
-        // The common case, built directly: parsing JSON with the schema costs more than evaluating.
-        // `Request::new` still checks the context against the action's declared context type.
-        let le = legal_entity.map(|le| {
-            (
-                LEGAL_ENTITY_KEY.to_string(),
-                RestrictedExpression::new_entity_uid(le.clone()),
-            )
-        });
-        let roles = with_roles.then(|| {
-            (
-                ROLES_KEY.to_string(),
-                RestrictedExpression::new_set(
-                    roles.iter().cloned().map(RestrictedExpression::new_string),
-                ),
-            )
-        });
-        return Context::from_pairs(le.into_iter().chain(roles))
-            .map_err(|e| Error::Context(cedar_message(&e)));
+        return own(legal_entity, roles, with_roles);
     }
     if let Some(le) = legal_entity {
         record.insert(
@@ -60,4 +43,31 @@ pub(super) fn build(
     }
     Context::from_json_value(Value::Object(record), Some((&snapshot.schema, action)))
         .map_err(|e| Error::Context(cedar_message(&e)))
+}
+
+/// The context of a check that adds no keys of its own: `legalEntity` and, when `with_roles`,
+/// `roles`. The common case, built directly (parsing JSON with the schema costs more than
+/// evaluating); it is the same for every such check of one token, so a decider builds it once
+/// ([`super::Base`]). Whether it fits the action's declared context type is checked by
+/// `Request::new`, or was checked at load ([`Snapshot::fitting`]).
+pub(super) fn own(
+    legal_entity: Option<&EntityUid>,
+    roles: &[String],
+    with_roles: bool,
+) -> Result<Context, Error> {
+    let le = legal_entity.map(|le| {
+        (
+            LEGAL_ENTITY_KEY.to_string(),
+            RestrictedExpression::new_entity_uid(le.clone()),
+        )
+    });
+    let roles = with_roles.then(|| {
+        (
+            ROLES_KEY.to_string(),
+            RestrictedExpression::new_set(
+                roles.iter().cloned().map(RestrictedExpression::new_string),
+            ),
+        )
+    });
+    Context::from_pairs(le.into_iter().chain(roles)).map_err(|e| Error::Context(cedar_message(&e)))
 }

@@ -19,9 +19,12 @@ pub use context::LEGAL_ENTITY_KEY;
 pub use known::{build_known, Known};
 pub use resource::entity;
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::OnceLock,
+};
 
-use cedar_policy::{Entities, Entity, EntityUid, Request};
+use cedar_policy::{Context, Entities, Entity, EntityUid, Request};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -143,6 +146,9 @@ pub struct Base {
     uids: HashSet<EntityUid>,
     /// Ancestors they name that are not among them (see [`extend`]).
     dangling: HashSet<EntityUid>,
+    /// The context of a check without keys of its own, built on first use: without and with
+    /// `roles` (which the action decides).
+    own_context: [OnceLock<Result<Context, Error>>; 2],
 }
 
 impl Base {
@@ -175,6 +181,7 @@ impl Base {
             entities,
             uids,
             dangling,
+            own_context: Default::default(),
         })
     }
 
@@ -204,16 +211,24 @@ impl Base {
             slice.add_known(snapshot, r);
         }
 
-        let context = context::build(
-            snapshot,
-            &action,
-            self.legal_entity.as_ref(),
-            &self.roles,
-            check.context.as_ref(),
-        )?;
+        let own_keys_only = check.context.as_ref().is_none_or(Map::is_empty);
+        let context = if own_keys_only {
+            let with_roles = snapshot.role_actions.contains(&action);
+            self.own_context[usize::from(with_roles)]
+                .get_or_init(|| context::own(self.legal_entity.as_ref(), &self.roles, with_roles))
+                .clone()?
+        } else {
+            context::build(
+                snapshot,
+                &action,
+                self.legal_entity.as_ref(),
+                &self.roles,
+                check.context.as_ref(),
+            )?
+        };
         slice.add_action(snapshot, &action);
         // Only legate's own context keys, in a shape checked at load: nothing left to check.
-        let fits = check.context.as_ref().is_none_or(Map::is_empty)
+        let fits = own_keys_only
             && snapshot.fitting.contains(&(
                 action.clone(),
                 resource_uid.type_name().clone(),

@@ -227,3 +227,58 @@ fn caller_context_may_not_set_roles() {
         ));
     }
 }
+
+/// A schema where `approve` declares `roles` and `view` does not, and a customer who is a buyer in
+/// LE-1: one decider asked both, in either order, builds each check's context as a fresh build
+/// does (the context of checks without keys of their own is built once per kind and reused).
+#[test]
+fn a_decider_reuses_the_right_context_for_actions_with_and_without_roles() {
+    let schema = r#"namespace Shop {
+        entity LegalEntity;
+        entity Customer in [LegalEntity] tags Set<String>;
+        entity Order { legalEntity: LegalEntity };
+        action approve appliesTo { principal: Customer, resource: Order,
+            context: { legalEntity?: LegalEntity, roles: Set<String> } };
+        action view appliesTo { principal: Customer, resource: Order,
+            context: { legalEntity?: LegalEntity } };
+    }"#;
+    let policies = vec![(
+        "p.cedar".to_string(),
+        r#"@id("buyers-approve")
+        permit (principal, action == Shop::Action::"approve", resource)
+        when { context.roles.contains("buyer") };
+        @id("members-view")
+        permit (principal, action == Shop::Action::"view", resource)
+        when { context has legalEntity && principal in context.legalEntity };"#
+            .to_string(),
+    )];
+    let entities = r#"[
+        {"uid": {"type": "Shop::LegalEntity", "id": "LE-1"}, "attrs": {}, "parents": []},
+        {"uid": {"type": "Shop::Customer", "id": "C-1"}, "attrs": {},
+         "parents": [{"type": "Shop::LegalEntity", "id": "LE-1"}], "tags": {"LE-1": ["buyer"]}}
+    ]"#;
+    let s =
+        crate::policy::from_texts(schema, &policies, Some(entities), "Shop", "t".into()).unwrap();
+    let p = principal("C-1", Some("LE-1"));
+    let a = FileSource::lookup(&s, &p.customer);
+    let order = |action: &str| {
+        check(
+            json!({"action": action, "resource": {"type": "Order", "id": "O-1",
+            "attrs": {"legalEntity": {"type": "LegalEntity", "id": "LE-1"}}}}),
+        )
+    };
+    for order_of_asking in [["approve", "view"], ["view", "approve"]] {
+        let base = Base::new(&s, &(&p).into(), Some(&a)).unwrap();
+        for action in order_of_asking.iter().chain(&order_of_asking) {
+            let (req, entities) = base.build(&s, &order(action)).unwrap();
+            let (fresh, _) = build(&s, &(&p).into(), Some(&a), &order(action)).unwrap();
+            assert_eq!(
+                format!("{:?}", req.context()),
+                format!("{:?}", fresh.context()),
+                "{action} after {order_of_asking:?}"
+            );
+            let d = evaluate(&s, &req, &entities);
+            assert!(d.allow && d.errors.is_empty(), "{action}: {d:?}");
+        }
+    }
+}
