@@ -1,7 +1,9 @@
 //! Criterion benchmarks of the decision fast path (`BENCHMARKS.md`, "Decision fast path"): token
 //! verification cached and uncached per algorithm, one decision against the shipped set and against
 //! the shipped set plus 10,000 and 100,000 generated per-customer policies in one file, a batch of
-//! 100 checks as the HTTP handler runs it, and loading 10,000 policies from one file and from 100.
+//! 100 checks as the HTTP handler runs it, the stages of one `/v1/authorize` request on their own
+//! (body JSON, shared and per-check request build, evaluation, answer JSON; the token is `verify`),
+//! and loading 10,000 and 100,000 policies from one file and from 100.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 mod common;
@@ -15,7 +17,7 @@ use legate::{
     decide::{batch, Decider, EntityData},
     entities::{EntitySource, FileSource},
     policy,
-    request::Check,
+    request::{self, Check},
 };
 use serde_json::{json, value::RawValue};
 
@@ -104,8 +106,8 @@ fn bench(c: &mut Criterion) {
             RawValue::from_string(check.to_string()).unwrap()
         })
         .collect();
-    // As the handler does for a batch of 100 (above `BLOCKING_AT`, but the hand-over to the blocking
-    // pool is left out here): one decider, each raw check parsed once.
+    // As the handler does for a batch of 100 (which it decides in chunks of 8, yielding between
+    // them): one decider, each raw check parsed once.
     c.bench_function("batch/100_products", |b| {
         b.iter(|| {
             Decider::new(snapshot.clone(), data.clone(), &verified, Some(&audit))
@@ -116,9 +118,46 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // The stages of one `/v1/authorize` after the token (`verify/*/cached` above), each on its own:
+    // microseconds to put beside the instruction counts of benches/callgrind_stages.sh.
+    let snapshot = Arc::new(
+        policy::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
+            "Shop",
+        )
+        .unwrap(),
+    );
+    let data: EntityData = rt
+        .block_on(FileSource.assignments(&snapshot, &verified.customer))
+        .into();
+    let body = serde_json::to_vec(&json!({"action": "viewOrder", "resource": {"type": "Order", "id": "O-1",
+        "attrs": {"owner": {"type": "Customer", "id": "C-2"}, "legalEntity": {"type": "LegalEntity", "id": "LE-1"}}}}))
+    .unwrap();
+    let principal = request::Principal::from(&verified);
+    let base = request::Base::new(&snapshot, &principal, data.known()).unwrap();
+    let (req, entities) = base.build(&snapshot, &order).unwrap();
+    let decision = policy::evaluate(&snapshot, &req, &entities);
+    let mut group = c.benchmark_group("stage");
+    group.bench_function("body_json", |b| {
+        b.iter(|| serde_json::from_slice::<Check>(&body).unwrap())
+    });
+    group.bench_function("request_shared", |b| {
+        b.iter(|| request::Base::new(&snapshot, &principal, data.known()).unwrap())
+    });
+    group.bench_function("request_check", |b| {
+        b.iter(|| base.build(&snapshot, &order).unwrap())
+    });
+    group.bench_function("evaluate", |b| {
+        b.iter(|| policy::evaluate(&snapshot, &req, &entities))
+    });
+    group.bench_function("answer_json", |b| {
+        b.iter(|| serde_json::to_vec(&decision).unwrap())
+    });
+    group.finish();
+
     let mut group = c.benchmark_group("load");
     group.sample_size(10);
-    for (n, files) in [(10_000, 1), (10_000, 100)] {
+    for (n, files) in [(10_000, 1), (10_000, 100), (100_000, 1), (100_000, 100)] {
         let dir = policy_dir(n, files);
         group.bench_function(format!("{n}_policies_{files}_files"), |b| {
             b.iter(|| policy::load(dir.path(), "Shop").unwrap())

@@ -111,6 +111,21 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
 local f = io.open("$work/batch.json"); wrk.body = f:read("*a"); f:close()
 LUA
+  python3 - "$work/batch100.json" <<'PY'
+import json, sys
+checks = [{"action": "viewProduct", "resource": {"type": "Product", "id": f"P-{i}",
+           "attrs": {"segments": [{"type": "Segment", "id": ["wholesale", "retail"][i % 2]}]}}} for i in range(100)]
+json.dump({"checks": checks}, open(sys.argv[1], "w"))
+PY
+  sed "s#$work/batch.json#$work/batch100.json#" "$work/batch.lua" > "$work/batch100.lua"
+  echo "== batch of 100 viewProduct checks alone: wrk -t1 -c2 ${secs}s, server on one core, $rounds rounds (load average $(load))"
+  : > "$work/b100"
+  for r in $(seq "$rounds"); do
+    b=$(taskset -c 1 wrk -t1 -c2 -d"${secs}s" -s "$work/batch100.lua" "http://127.0.0.1:$bport/v1/authorize/batch" | awk '/Requests\/sec/ {print $2}')
+    echo "round $r: $b batches/s = $(awk -v b="$b" 'BEGIN {printf "%.0f", b * 100}') checks/s (load $(load))"
+    echo "$b" >> "$work/b100"
+  done
+  echo "median: $(awk -v b="$(median < "$work/b100")" 'BEGIN {printf "%.1f batches/s = %.0f checks/s", b, b * 100}')"
   echo "== batch: single requests at 1000 req/s (open loop, 8 connections, ${secs}s) with and without 1,000-check batches (wrk -c2) running, $rounds rounds (load average $(load))"
   for r in $(seq "$rounds"); do
     quiet=$(taskset -c 1 "$openloop" "127.0.0.1:$bport" /v1/authorize 1000 "$secs" 8 "$work/body.json" "$TOKEN")
