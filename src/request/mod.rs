@@ -171,8 +171,8 @@ impl Base {
             .transpose()?;
         let roles = roles_in(legal_entity.as_ref(), assignments);
         let uids = slice.map.keys().cloned().collect();
-        let entities = Entities::from_entities(slice.map.into_values(), None)
-            .map_err(|e| Error::Entities(e.to_string()))?;
+        let entities =
+            extend::closed(slice.map.into_values().collect()).map_err(Error::Entities)?;
         let dangling = extend::dangling(&entities, &uids);
         Ok(Self {
             principal: principal_uid,
