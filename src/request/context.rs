@@ -49,8 +49,9 @@ pub(super) fn build(
 /// `roles`. The common case, built directly (parsing JSON with the schema costs more than
 /// evaluating); it is the same for every such check of one token, so a decider builds it once
 /// ([`super::Base`]). Whether it fits the action's declared context type is checked by
-/// `Request::new`, or was checked at load ([`Snapshot::fitting`]).
-pub(super) fn own(
+/// `Request::new`, or was checked at load ([`Snapshot::fitting`], which asks Cedar about this very
+/// context).
+pub(crate) fn own(
     legal_entity: Option<&EntityUid>,
     roles: &[String],
     with_roles: bool,

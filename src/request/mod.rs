@@ -15,6 +15,7 @@ mod extend;
 mod known;
 mod resource;
 
+pub(crate) use context::own as own_context;
 pub use context::LEGAL_ENTITY_KEY;
 pub use known::{build_known, Known};
 pub use resource::entity;

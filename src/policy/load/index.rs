@@ -74,7 +74,7 @@ fn fitting(
     actions: &HashMap<String, cedar_policy::EntityUid>,
     role_actions: &HashSet<cedar_policy::EntityUid>,
 ) -> HashSet<(cedar_policy::EntityUid, EntityTypeName, bool)> {
-    use cedar_policy::{Context, EntityId, EntityUid, Request, RestrictedExpression as R};
+    use cedar_policy::{EntityId, EntityUid, Request};
     let mut out = HashSet::new();
     let (Some(customer), Some(le_type)) = (
         entity_types.get("Customer"),
@@ -89,20 +89,12 @@ fn fitting(
     for action in actions.values() {
         for t in &types {
             for selected in [false, true] {
-                let mut pairs = Vec::new();
-                if selected {
-                    pairs.push((
-                        crate::request::LEGAL_ENTITY_KEY.to_string(),
-                        R::new_entity_uid(le.clone()),
-                    ));
-                }
-                if role_actions.contains(action) {
-                    pairs.push((
-                        crate::policy::ROLES_KEY.to_string(),
-                        R::new_set([R::new_string("r".into())]),
-                    ));
-                }
-                let Ok(context) = Context::from_pairs(pairs) else {
+                // Exactly the context a decider builds for such a check.
+                let Ok(context) = crate::request::own_context(
+                    selected.then_some(&le),
+                    &["r".to_string()],
+                    role_actions.contains(action),
+                ) else {
                     continue;
                 };
                 let resource = EntityUid::from_type_name_and_id((*t).clone(), id());
