@@ -64,8 +64,8 @@ pub fn build_known(
         caller_context,
     )?;
     slice.add_action(snapshot, &action);
-    let entities = Entities::from_entities(slice.map.into_values(), None)
-        .map_err(|e| Error::Entities(e.to_string()))?;
+    let entities =
+        super::extend::closed(slice.map.into_values().collect()).map_err(Error::Entities)?;
     Ok(Known {
         principal: principal_uid,
         action,
