@@ -119,17 +119,8 @@ fn bench(c: &mut Criterion) {
     });
 
     // The stages of one `/v1/authorize` after the token (`verify/*/cached` above), each on its own:
-    // microseconds to put beside the instruction counts of benches/callgrind_stages.sh.
-    let snapshot = Arc::new(
-        policy::load(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"),
-            "Shop",
-        )
-        .unwrap(),
-    );
-    let data: EntityData = rt
-        .block_on(FileSource.assignments(&snapshot, &verified.customer))
-        .into();
+    // microseconds to put beside the instruction counts of benches/callgrind_stages.sh; same
+    // shipped snapshot and entity data as the batch.
     let body = serde_json::to_vec(&json!({"action": "viewOrder", "resource": {"type": "Order", "id": "O-1",
         "attrs": {"owner": {"type": "Customer", "id": "C-2"}, "legalEntity": {"type": "LegalEntity", "id": "LE-1"}}}}))
     .unwrap();
