@@ -16,6 +16,8 @@
 //! use (clock, time format, boxed futures). ARCHITECTURE.md walks through the files.
 
 pub mod app;
+#[cfg(test)]
+mod architecture;
 pub mod audit;
 pub mod cli;
 pub mod config;

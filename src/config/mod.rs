@@ -11,6 +11,7 @@ mod checks;
 mod env;
 mod sections;
 
+pub use crate::audit::DecisionsTo;
 pub use crate::entities::{EntitiesConfig, EntitySourceKind};
 pub use crate::routes::{RouteConfig, RouteResource};
 pub use sections::*;

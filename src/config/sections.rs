@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::verify::ClaimNames;
+use crate::{audit::DecisionsTo, verify::ClaimNames};
 
 /// `[policies]`
 #[derive(Debug, Clone, Deserialize)]
@@ -257,38 +257,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
-}
-
-/// `log.decisions`: where the decision log goes.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(from = "String")]
-pub enum DecisionsTo {
-    /// `"off"`: no decision log (counters still count).
-    Off,
-    /// `"stderr"` (the default).
-    Stderr,
-    /// Any other value: a file, appended to and created when missing.
-    File(PathBuf),
-}
-
-impl std::fmt::Display for DecisionsTo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DecisionsTo::Off => f.write_str("off"),
-            DecisionsTo::Stderr => f.write_str("stderr"),
-            DecisionsTo::File(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
-
-impl From<String> for DecisionsTo {
-    fn from(s: String) -> Self {
-        match s.as_str() {
-            "off" => DecisionsTo::Off,
-            "stderr" => DecisionsTo::Stderr,
-            _ => DecisionsTo::File(PathBuf::from(s)),
-        }
-    }
 }
 
 /// `[log]`

@@ -18,7 +18,8 @@ pub use load::{
     fingerprint, from_texts, load, load_settled, LoadError, Problem, CONFIGMAP_DATA_LINK,
     ENTITIES_FILE, SCHEMA_FILE,
 };
-pub use roles::ROLES_KEY;
+pub(crate) use roles::own_context;
+pub use roles::{LEGAL_ENTITY_KEY, ROLES_KEY};
 pub use shape::{AttrType, Shape};
 pub use watch::{spawn_watcher, WatchHandle};
 

@@ -6,11 +6,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use cedar_policy::{EntityUid, SchemaFragment};
+use cedar_policy::{Context, EntityUid, RestrictedExpression, SchemaFragment};
 use serde_json::Value;
 
 /// The context attribute legate fills with the roles held in the selected legal entity.
 pub const ROLES_KEY: &str = "roles";
+
+/// The context key that carries the selected legal entity.
+pub const LEGAL_ENTITY_KEY: &str = "legalEntity";
 
 /// The actions (of `actions`, by plain name) in `namespace` whose context declares
 /// `roles: Set<String>`.
@@ -78,6 +81,34 @@ fn is_set_of_strings(ty: &Value) -> bool {
         ),
         _ => false,
     }
+}
+
+/// The context of a check that adds no keys of its own: `legalEntity` and, when `with_roles`,
+/// `roles` (`Err`: Cedar's reason). The common case, built directly (parsing JSON with the schema costs more than
+/// evaluating); it is the same for every such check of one token, so a decider builds it once
+/// (`request::Base`). Whether it fits the action's declared context type is checked by
+/// `Request::new`, or was checked at load ([`super::Snapshot`]`::fitting`, which asks Cedar about this very
+/// context).
+pub(crate) fn own_context(
+    legal_entity: Option<&EntityUid>,
+    roles: &[String],
+    with_roles: bool,
+) -> Result<Context, String> {
+    let le = legal_entity.map(|le| {
+        (
+            LEGAL_ENTITY_KEY.to_string(),
+            RestrictedExpression::new_entity_uid(le.clone()),
+        )
+    });
+    let roles = with_roles.then(|| {
+        (
+            ROLES_KEY.to_string(),
+            RestrictedExpression::new_set(
+                roles.iter().cloned().map(RestrictedExpression::new_string),
+            ),
+        )
+    });
+    Context::from_pairs(le.into_iter().chain(roles)).map_err(|e| crate::shared::error_chain(&e))
 }
 
 #[cfg(test)]

@@ -2,14 +2,11 @@
 //! whose context declares `roles`), plus the caller's own keys (which must be declared in the schema
 //! and may never include `legalEntity` or `roles`).
 
-use cedar_policy::{Context, EntityUid, RestrictedExpression};
+use cedar_policy::{Context, EntityUid};
 use serde_json::{json, Map, Value};
 
 use super::{resource::cedar_message, Error};
-use crate::policy::{Snapshot, ROLES_KEY};
-
-/// The context key that carries the selected legal entity.
-pub const LEGAL_ENTITY_KEY: &str = "legalEntity";
+use crate::policy::{Snapshot, LEGAL_ENTITY_KEY, ROLES_KEY};
 
 /// `roles` are the customer's roles in `legal_entity` (empty when none is selected, the customer is
 /// not assigned to it, or the entity source could not answer); they are set only when the action's
@@ -45,30 +42,12 @@ pub(super) fn build(
         .map_err(|e| Error::Context(cedar_message(&e)))
 }
 
-/// The context of a check that adds no keys of its own: `legalEntity` and, when `with_roles`,
-/// `roles`. The common case, built directly (parsing JSON with the schema costs more than
-/// evaluating); it is the same for every such check of one token, so a decider builds it once
-/// ([`super::Base`]). Whether it fits the action's declared context type is checked by
-/// `Request::new`, or was checked at load ([`Snapshot::fitting`], which asks Cedar about this very
-/// context).
-pub(crate) fn own(
+/// The context of a check that adds no keys of its own ([`crate::policy::own_context`]), with
+/// this stage's error.
+pub(super) fn own(
     legal_entity: Option<&EntityUid>,
     roles: &[String],
     with_roles: bool,
 ) -> Result<Context, Error> {
-    let le = legal_entity.map(|le| {
-        (
-            LEGAL_ENTITY_KEY.to_string(),
-            RestrictedExpression::new_entity_uid(le.clone()),
-        )
-    });
-    let roles = with_roles.then(|| {
-        (
-            ROLES_KEY.to_string(),
-            RestrictedExpression::new_set(
-                roles.iter().cloned().map(RestrictedExpression::new_string),
-            ),
-        )
-    });
-    Context::from_pairs(le.into_iter().chain(roles)).map_err(|e| Error::Context(cedar_message(&e)))
+    crate::policy::own_context(legal_entity, roles, with_roles).map_err(Error::Context)
 }

@@ -15,9 +15,8 @@ mod extend;
 mod known;
 mod resource;
 
-pub(crate) use context::own as own_context;
-pub use context::LEGAL_ENTITY_KEY;
-pub use known::{build_known, Known};
+pub use crate::policy::LEGAL_ENTITY_KEY;
+pub use known::Known;
 pub use resource::entity;
 
 use std::{
@@ -213,20 +212,7 @@ impl Base {
         }
 
         let own_keys_only = check.context.as_ref().is_none_or(Map::is_empty);
-        let context = if own_keys_only {
-            let with_roles = snapshot.role_actions.contains(&action);
-            self.own_context[usize::from(with_roles)]
-                .get_or_init(|| context::own(self.legal_entity.as_ref(), &self.roles, with_roles))
-                .clone()?
-        } else {
-            context::build(
-                snapshot,
-                &action,
-                self.legal_entity.as_ref(),
-                &self.roles,
-                check.context.as_ref(),
-            )?
-        };
+        let context = self.context(snapshot, &action, check.context.as_ref())?;
         slice.add_action(snapshot, &action);
         // Only legate's own context keys, in a shape checked at load: nothing left to check.
         let fits = own_keys_only
@@ -257,6 +243,29 @@ impl Base {
         )
         .map_err(Error::Entities)?;
         Ok((request, entities))
+    }
+
+    /// The context of a check: built once per decider when the caller adds no keys of its own
+    /// (without and with `roles`, which the action decides), else from the caller's keys.
+    fn context(
+        &self,
+        snapshot: &Snapshot,
+        action: &EntityUid,
+        caller: Option<&Map<String, Value>>,
+    ) -> Result<Context, Error> {
+        if caller.is_none_or(Map::is_empty) {
+            let with_roles = snapshot.role_actions.contains(action);
+            return self.own_context[usize::from(with_roles)]
+                .get_or_init(|| context::own(self.legal_entity.as_ref(), &self.roles, with_roles))
+                .clone();
+        }
+        context::build(
+            snapshot,
+            action,
+            self.legal_entity.as_ref(),
+            &self.roles,
+            caller,
+        )
     }
 }
 

@@ -90,7 +90,7 @@ fn fitting(
         for t in &types {
             for selected in [false, true] {
                 // Exactly the context a decider builds for such a check.
-                let Ok(context) = crate::request::own_context(
+                let Ok(context) = crate::policy::own_context(
                     selected.then_some(&le),
                     &["r".to_string()],
                     role_actions.contains(action),
