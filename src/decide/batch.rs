@@ -9,14 +9,10 @@
 //! become the single requests' latency (measured: p99 7.5 ms with `spawn_blocking`, see
 //! BENCHMARKS.md).
 
-use std::sync::Arc;
-
 use serde_json::value::RawValue;
 
-use super::{Decider, EntityData};
-use crate::{
-    audit::Audit, decision::Decision, policy::Snapshot, request::Check, verify::VerifiedToken,
-};
+use super::Decider;
+use crate::{decision::Decision, request::Check};
 
 /// Checks decided between two yields to the runtime (about 0.2 ms of work).
 pub const CHUNK: usize = 8;
@@ -33,15 +29,9 @@ pub fn parse(checks: &[Box<RawValue>]) -> impl Iterator<Item = Result<Check, Str
 }
 
 /// Decides every check in order (as [`Decider::decide_each`]), [`CHUNK`] at a time with a yield to
-/// the runtime after each chunk. Decisions are recorded under the calling request's `x-request-id`.
-pub async fn decide_in_chunks(
-    snapshot: Arc<Snapshot>,
-    data: EntityData,
-    token: &VerifiedToken,
-    audit: &Audit,
-    checks: &[Box<RawValue>],
-) -> Vec<Decision> {
-    let decider = Decider::new(snapshot, data, token, Some(audit));
+/// the runtime after each chunk. Decisions are recorded as the decider records them (under the
+/// calling request's `x-request-id`).
+pub async fn decide_in_chunks(decider: &Decider<'_>, checks: &[Box<RawValue>]) -> Vec<Decision> {
     let mut decisions = Vec::with_capacity(checks.len());
     for (n, chunk) in checks.chunks(CHUNK).enumerate() {
         if n > 0 {

@@ -154,6 +154,29 @@ impl<'a> Decider<'a> {
         &self.data
     }
 
+    /// The base, or the reason it could not be built — reported as a request built from scratch
+    /// would report it: an unknown `action` first.
+    fn base(&self, action: &str) -> Result<&request::Base, request::Error> {
+        self.base.as_ref().map_err(|e| {
+            if self.snapshot.actions.contains_key(action) {
+                e.clone()
+            } else {
+                request::Error::UnknownAction(action.to_string())
+            }
+        })
+    }
+
+    /// The known half of a request for `action` whose resource is unknown (for `/v1/plan`): the
+    /// same principal part, selected entity, roles and context a decision of this decider uses.
+    pub fn known(
+        &self,
+        action: &str,
+        caller_context: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<request::Known, request::Error> {
+        self.base(action)?
+            .known(&self.snapshot, action, caller_context)
+    }
+
     /// Builds the Cedar request for `check` and evaluates it, recording the decision. When the
     /// entity source could not answer, the check is decided without assignments and `errors` says
     /// so. `Err` is the caller's mistake, recorded as a deny.
@@ -161,16 +184,7 @@ impl<'a> Decider<'a> {
         let started = Instant::now();
         let snapshot = &self.snapshot;
         let result = self
-            .base
-            .as_ref()
-            .map_err(|e| {
-                // The action is looked at first, as a request built from scratch does.
-                if snapshot.actions.contains_key(&check.action) {
-                    e.clone()
-                } else {
-                    request::Error::UnknownAction(check.action.clone())
-                }
-            })
+            .base(&check.action)
             .and_then(|base| base.build(snapshot, check))
             .map(|(req, entities)| crate::policy::evaluate(snapshot, &req, &entities))
             .map(|mut d| {

@@ -74,15 +74,8 @@ pub async fn authorize_batch(
             got: body.checks.len(),
         });
     }
-    let snapshot = state.policies.snapshot();
-    let data = state
-        .entities
-        .assignments(&snapshot, &token.customer)
-        .await
-        .into();
-    let results =
-        crate::decide::batch::decide_in_chunks(snapshot, data, &token, &state.audit, &body.checks)
-            .await;
+    let decider = state.decider(&token).await;
+    let results = crate::decide::batch::decide_in_chunks(&decider, &body.checks).await;
     Ok(AppJson(BatchAnswer {
         principal: token.customer.0,
         legal_entity_id: token.legal_entity.map(|l| l.0),

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use crate::{
     audit::TokenEvent,
     decide::{select, Decider, EntityData},
-    entities::EntitySource,
+    entities::{Assignments, EntitySource},
     policy::Snapshot,
     verify::{LegalEntityId, VerifiedToken, Verifier, MAX_TOKEN_BYTES},
 };
@@ -114,12 +114,18 @@ impl Issuer {
         }
         let client_id = self.client_id(&req, &presented)?;
         let mut target = req.target.clone().or(presented.token.legal_entity.clone());
-        if target.is_none() && presented.login && self.default_entity {
-            target = self.default_target(&req, &presented.token).await?;
-        }
-        event.to_entity = target.as_ref().map(|l| l.0.clone());
-        if let Some(target) = &target {
-            self.check_target(&req, &presented.token, target).await?;
+        let wants_default = target.is_none() && presented.login && self.default_entity;
+        if target.is_some() || wants_default {
+            // One entity-source answer for the whole refresh: a default is chosen from the very
+            // data it is then checked against.
+            let data = self.entity_data(&req, &presented.token).await?;
+            if wants_default {
+                target = self.default_target(&req, &presented.token, &data);
+            }
+            event.to_entity = target.as_ref().map(|l| l.0.clone());
+            if let Some(target) = &target {
+                self.check_target(&req, &presented.token, data, target)?;
+            }
         }
         let family = self.continue_family(&presented, session_end - now).await?;
         event.family = Some(family.clone());
@@ -214,46 +220,56 @@ impl Issuer {
             .unwrap_or_else(|| self.default_client_id.clone()))
     }
 
-    /// The legal entity a login without one gets: the one the source marks as the customer's
-    /// default if the policies let them select it, else the only one they may select, else none.
-    /// The search is not recorded; the chosen target is then checked (and recorded) like any.
-    async fn default_target(
+    /// The entity source's answer for the token's customer, asked once per refresh; no answer is
+    /// a 503.
+    async fn entity_data(
         &self,
         req: &RefreshRequest<'_>,
         token: &VerifiedToken,
-    ) -> Result<Option<LegalEntityId>, Error> {
-        let decider = Decider::fetch(req.snapshot.clone(), req.entities, token, &self.audit)
-            .await
-            .unrecorded();
-        let assignments = match decider.entity_data() {
-            EntityData::Known(a) => a.clone(),
-            EntityData::Unavailable(e) => return Err(e.clone().into()),
-        };
+    ) -> Result<Arc<Assignments>, Error> {
+        match EntityData::from(
+            req.entities
+                .assignments(&req.snapshot, &token.customer)
+                .await,
+        ) {
+            EntityData::Known(a) => Ok(a),
+            EntityData::Unavailable(e) => Err(e.into()),
+        }
+    }
+
+    /// A login without a target: the source's default entity when the policies let the customer
+    /// select it, else the only selectable one, else none. Asked unrecorded (it lists options; the
+    /// target chosen is then checked, and recorded, by [`Self::check_target`]).
+    fn default_target(
+        &self,
+        req: &RefreshRequest<'_>,
+        token: &VerifiedToken,
+        assignments: &Arc<Assignments>,
+    ) -> Option<LegalEntityId> {
+        let data = EntityData::Known(assignments.clone());
+        let decider = Decider::new(req.snapshot.clone(), data, token, None);
         if let Some(d) = &assignments.default {
             if select::may_select(&decider, d).allow {
-                return Ok(Some(d.clone()));
+                return Some(d.clone());
             }
         }
-        Ok(
-            match select::selectable(&decider, &assignments).as_slice() {
-                [only] => Some(LegalEntityId(only.id.clone())),
-                _ => None,
-            },
-        )
+        match select::selectable(&decider, assignments).as_slice() {
+            [only] => Some(LegalEntityId(only.id.clone())),
+            _ => None,
+        }
     }
 
     /// The policies must let the customer select `target`, asked with the entity source's data
-    /// through the one decision path (and recorded there); no answer from the source is a 503.
-    async fn check_target(
+    /// through the one decision path (and recorded there).
+    fn check_target(
         &self,
         req: &RefreshRequest<'_>,
         token: &VerifiedToken,
+        assignments: Arc<Assignments>,
         target: &LegalEntityId,
     ) -> Result<(), Error> {
-        let decider = Decider::fetch(req.snapshot.clone(), req.entities, token, &self.audit).await;
-        if let EntityData::Unavailable(e) = decider.entity_data() {
-            return Err(e.clone().into());
-        }
+        let data = EntityData::Known(assignments);
+        let decider = Decider::new(req.snapshot.clone(), data, token, Some(&self.audit));
         if !select::may_select(&decider, target).allow {
             return Err(Error::NotAssigned(target.clone()));
         }

@@ -39,18 +39,13 @@ pub fn plan(
     let resource_type = snapshot
         .entity_type(&body.resource.kind)
         .ok_or_else(|| Error::UnknownType(body.resource.kind.clone()))?;
-    let known = request::build_known(
-        snapshot,
-        &decider.token().into(),
-        decider.entity_data().known(),
-        &body.action,
-        body.context.as_ref(),
-    )
-    .map_err(|e| match e {
-        request::Error::UnknownAction(a) => Error::UnknownAction(a),
-        request::Error::UnknownType(t) => Error::UnknownType(t),
-        other => Error::Build(other.to_string()),
-    })?;
+    let known = decider
+        .known(&body.action, body.context.as_ref())
+        .map_err(|e| match e {
+            request::Error::UnknownAction(a) => Error::UnknownAction(a),
+            request::Error::UnknownType(t) => Error::UnknownType(t),
+            other => Error::Build(other.to_string()),
+        })?;
 
     let mut errors = Vec::new();
     if let EntityData::Unavailable(e) = decider.entity_data() {
