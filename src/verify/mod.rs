@@ -7,11 +7,15 @@
 
 mod cache;
 mod claims;
+mod jwk;
 mod jwks;
 mod trust;
 
-pub use claims::{ClaimNames, CustomerId, LegalEntityId, VerifiedToken};
-pub use jwks::{parse_jwks, JwksError, KeySet, KeySource, VerifyKey};
+pub use claims::{
+    ClaimNames, CustomerId, LegalEntityId, VerifiedToken, FAMILY_CLAIM, RESERVED_CLAIMS,
+};
+pub use jwk::{parse_jwks, JwksError, VerifyKey};
+pub use jwks::{KeySet, KeySource};
 pub use trust::{Revocation, TrustedIssuer};
 
 use std::{collections::HashMap, sync::Arc};
