@@ -85,6 +85,7 @@ pub async fn build_with_clock(
         entities,
         routes: Arc::new(routes),
         config: Arc::new(config),
+        openapi: Arc::default(),
     })
 }
 

@@ -3,7 +3,9 @@
 //! One `#[derive(Clone)]` struct of `Arc` handles (swappable parts behind `dyn` traits), passed to
 //! handlers with axum's `State`. It imports the stages; no stage imports it, only `http/`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Bytes;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -37,6 +39,8 @@ pub struct AppState {
     pub issuer: Arc<Issuer>,
     /// Assignments and legal-entity data.
     pub entities: Arc<dyn EntitySource>,
+    /// `/openapi.json` as served (rendered on first request, then kept).
+    pub openapi: Arc<OnceLock<Result<Bytes, String>>>,
 }
 
 impl AppState {

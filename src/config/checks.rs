@@ -114,6 +114,25 @@ fn claims(claims: &ClaimsConfig, problems: &mut Vec<String>) {
     if claims.customer.is_empty() || claims.legal_entity.is_empty() {
         problems.push("`claims.customer` and `claims.legal_entity` must name claims".into());
     }
+    let reserved = |name: &str| crate::verify::RESERVED_CLAIMS.contains(&name);
+    if claims.customer != "sub" && reserved(&claims.customer) {
+        problems.push(format!(
+            "`claims.customer` = {:?} is a claim legate sets itself in the tokens it issues; \
+             use \"sub\" or a name of your own",
+            claims.customer
+        ));
+    }
+    if reserved(&claims.legal_entity) {
+        problems.push(format!(
+            "`claims.legal_entity` = {:?} is a claim legate sets itself in the tokens it issues; \
+             use a name of your own (e.g. \"legalEntityId\")",
+            claims.legal_entity
+        ));
+    }
+    if !claims.customer.is_empty() && claims.customer == claims.legal_entity {
+        problems
+            .push("`claims.customer` and `claims.legal_entity` must name different claims".into());
+    }
     if claims.leeway_secs > 300 {
         problems.push("`claims.leeway_secs` above 300 is not a small leeway".into());
     }

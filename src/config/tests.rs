@@ -319,3 +319,36 @@ fn clients_are_checked_and_never_printed_with_their_hash() {
     );
     assert!(all.contains("#3 (\"a\"): client listed twice"), "{all}");
 }
+
+#[test]
+fn claim_names_legate_sets_itself_are_refused() {
+    for (key, name) in [
+        ("legal_entity", "sid"),
+        ("legal_entity", "exp"),
+        ("legal_entity", "sub"),
+        ("customer", "exp"),
+        ("customer", "client_id"),
+    ] {
+        let err = Config::parse(&format!("[claims]\n{key} = \"{name}\"\n"), env(&[]))
+            .expect_err(&format!("claims.{key} = {name:?} must be refused"));
+        let all = err.problems.join("\n");
+        assert!(
+            all.contains(&format!("`claims.{key}` = \"{name}\"")) && all.contains("sets itself"),
+            "{all}"
+        );
+    }
+    let err = Config::parse(
+        "[claims]\ncustomer = \"cid\"\nlegal_entity = \"cid\"\n",
+        env(&[]),
+    )
+    .unwrap_err();
+    assert!(err.problems.join("\n").contains("different claims"));
+    // `sub` is the default customer claim (it carries the same value as legate's own `sub`), and
+    // a name of one's own is fine.
+    Config::parse(
+        "[claims]\ncustomer = \"sub\"\nlegal_entity = \"le\"\n",
+        env(&[]),
+    )
+    .unwrap();
+    Config::parse("[claims]\ncustomer = \"customer_id\"\n", env(&[])).unwrap();
+}

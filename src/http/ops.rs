@@ -57,13 +57,32 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         .into_response())
 }
 
-/// `GET /openapi.json`: the shipped document with `servers` set to `public_url`.
+/// `GET /openapi.json`: the shipped document with `servers` set to `public_url`, rendered once per
+/// process and configuration (the document is 60 KB: parsing it per request cost more than the
+/// answer).
 pub async fn openapi(State(state): State<AppState>) -> Response {
-    match serde_json::from_str::<Value>(OPENAPI) {
-        Ok(mut doc) => {
-            doc["servers"] = json!([{"url": state.config.public_url, "description": "public_url"}]);
-            AppJson(doc).into_response()
-        }
-        Err(e) => ApiError::Internal(format!("openapi.json does not parse: {e}")).into_response(),
+    let body = state
+        .openapi
+        .get_or_init(|| render_openapi(&state.config.public_url));
+    match body {
+        Ok(bytes) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes.clone(),
+        )
+            .into_response(),
+        Err(e) => ApiError::Internal(e.clone()).into_response(),
     }
+}
+
+/// The shipped document with `servers` set to `public_url`, as JSON bytes.
+pub fn render_openapi(public_url: &str) -> Result<axum::body::Bytes, String> {
+    let mut doc: Value =
+        serde_json::from_str(OPENAPI).map_err(|e| format!("openapi.json does not parse: {e}"))?;
+    doc["servers"] = json!([{"url": public_url, "description": "public_url"}]);
+    Ok(serde_json::to_vec(&doc)
+        .map_err(|e| format!("openapi.json does not serialize: {e}"))?
+        .into())
 }

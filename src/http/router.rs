@@ -66,8 +66,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     }),
     Endpoint::new("/oauth2/token", &["post"], || post(token::oauth_token)),
     Endpoint::new("/oauth2/revoke", &["post"], || post(revoke::revoke)),
-    Endpoint::new(discovery::AUTHORIZE_PATH, &["get"], || {
-        any(discovery::authorize)
+    Endpoint::new(discovery::AUTHORIZE_PATH, &["get", "post"], || {
+        get(discovery::authorize).post(discovery::authorize)
     }),
     Endpoint::new("/.well-known/jwks.json", &["get"], || get(discovery::jwks)),
     Endpoint::new("/.well-known/openid-configuration", &["get"], || {

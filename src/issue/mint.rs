@@ -12,21 +12,7 @@ use jsonwebtoken::Header;
 use serde_json::{json, Map, Value};
 
 use super::{rotation::FAMILY_CLAIM, Error, Issuer, ACCESS_TYP, REFRESH_TYP};
-use crate::verify::{CustomerId, LegalEntityId};
-
-/// Claims legate sets itself; never copied from a presented token.
-pub(super) const RESERVED: &[&str] = &[
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "iat",
-    "nbf",
-    "jti",
-    "auth_time",
-    "client_id",
-    FAMILY_CLAIM,
-];
+use crate::verify::{CustomerId, LegalEntityId, RESERVED_CLAIMS as RESERVED};
 
 /// What a new token pair says.
 #[derive(Debug, Clone)]

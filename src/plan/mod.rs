@@ -162,19 +162,7 @@ pub enum Error {
     Engine(String),
 }
 
-/// Cedar's message with its sources, without repeats.
-fn cedar_message(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_msg = s.to_string();
-        if !msg.contains(&s_msg) {
-            msg = format!("{msg}: {s_msg}");
-        }
-        src = s.source();
-    }
-    msg
-}
+use crate::shared::error_chain as cedar_message;
 
 #[cfg(test)]
 mod tests;

@@ -28,8 +28,7 @@ use crate::{
     verify::{self, Revocation},
 };
 
-/// The claim naming an access or refresh token's family (OpenID's session id claim).
-pub const FAMILY_CLAIM: &str = "sid";
+pub use crate::verify::FAMILY_CLAIM;
 
 /// Where one refresh token stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
