@@ -293,5 +293,4 @@ fn set_of(policies: Vec<&Policy>) -> PolicySet {
 }
 
 #[cfg(test)]
-#[path = "index_tests.rs"]
 mod tests;
