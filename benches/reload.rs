@@ -47,7 +47,7 @@ fn reload(c: &mut Criterion) {
         let dir = tempfile::tempdir().unwrap();
         generate(dir.path(), n);
         let loaded = policy::load(dir.path(), "Shop").expect("generated policies are valid");
-        assert_eq!(loaded.files.len(), n);
+        assert_eq!(loaded.files().len(), n);
         group.bench_with_input(BenchmarkId::new("load_validate", n), &n, |b, _| {
             b.iter(|| policy::load(dir.path(), "Shop").unwrap())
         });

@@ -44,11 +44,11 @@ async fn main() {
 
     let mut samples = Vec::with_capacity(rounds);
     for round in 0..rounds {
-        let before = store.snapshot().hash.clone();
+        let before = store.snapshot().hash().to_string();
         let text = format!("{original}\n// round {round}\n");
         let started = Instant::now();
         std::fs::write(&orders, text).unwrap();
-        while store.snapshot().hash == before {
+        while store.snapshot().hash() == before {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "round {round}: no reload"

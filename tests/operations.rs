@@ -288,7 +288,7 @@ async fn the_decision_log_line_of_a_request_has_every_field() {
     assert_eq!(l["decision"], "allow");
     assert_eq!(l["policies"], serde_json::json!(["entity-orders"]));
     assert_eq!(l["errors"], serde_json::json!([]));
-    assert_eq!(l["policy_hash"], app.state.policies.snapshot().hash);
+    assert_eq!(l["policy_hash"], app.state.policies.snapshot().hash());
     assert!(l["latency_us"].is_u64(), "{l}");
     let time = l["time"].as_str().unwrap();
     assert!(time.len() == 24 && time.ends_with('Z'), "{time}");

@@ -117,8 +117,8 @@ fn assert_covered_both_ways(dir: &Path) {
         let suite = legate::toolkit::read_suite(&e.unwrap().path()).unwrap();
         cases.extend(suite.cases);
     }
-    for p in &snapshot.files {
-        let forbid = snapshot.forbids.iter().any(|f| f.to_string() == p.id);
+    for p in snapshot.files() {
+        let forbid = snapshot.forbids().iter().any(|f| f.to_string() == p.id);
         let (decides, other) = if forbid {
             (Expect::Deny, Expect::Allow)
         } else {

@@ -77,7 +77,7 @@ impl Audit {
     ) {
         // Only actions the schema declares become label values: callers cannot add series.
         let action =
-            if snapshot.actions.contains_key(&check.action) || check.action == UNMATCHED_ACTION {
+            if snapshot.actions().contains_key(&check.action) || check.action == UNMATCHED_ACTION {
                 check.action.clone()
             } else {
                 "unknown".to_string()
@@ -105,7 +105,7 @@ impl Audit {
             decision: decision.as_str(),
             policies: &decision.policies,
             errors: &decision.errors,
-            policy_hash: &snapshot.hash,
+            policy_hash: snapshot.hash(),
             latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
         };
         log.write(&line);

@@ -221,8 +221,8 @@ fn serve(config_path: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         let shutdown = crate::signals::shutdown();
         tracing::info!(
             address = %listener.local_addr()?,
-            policies = state.policies.snapshot().files.len(),
-            policy_hash = %state.policies.snapshot().hash,
+            policies = state.policies.snapshot().files().len(),
+            policy_hash = %state.policies.snapshot().hash(),
             "legate is listening"
         );
         app::serve(listener, state, shutdown).await?;
@@ -239,11 +239,11 @@ fn validate(config_path: &Path, dir: Option<PathBuf>) -> anyhow::Result<ExitCode
             println!(
                 "{}: {} policies valid against {} (hash {})",
                 dir.display(),
-                snapshot.files.len(),
+                snapshot.files().len(),
                 policy::SCHEMA_FILE,
-                &snapshot.hash[..12]
+                &snapshot.hash()[..12]
             );
-            for p in &snapshot.files {
+            for p in snapshot.files() {
                 println!("  {}  ({})", p.id, p.file);
             }
             Ok(ExitCode::SUCCESS)

@@ -158,7 +158,7 @@ impl<'a> Decider<'a> {
     /// would report it: an unknown `action` first.
     fn base(&self, action: &str) -> Result<&request::Base, request::Error> {
         self.base.as_ref().map_err(|e| {
-            if self.snapshot.actions.contains_key(action) {
+            if self.snapshot.actions().contains_key(action) {
                 e.clone()
             } else {
                 request::Error::UnknownAction(action.to_string())

@@ -30,7 +30,7 @@ impl FileSource {
             return Assignments::default();
         };
         let uid = EntityUid::from_type_name_and_id(t, EntityId::new(&customer.0));
-        let Some(me) = snapshot.entities.get(&uid) else {
+        let Some(me) = snapshot.entities().get(&uid) else {
             return Assignments::default();
         };
         let default = match me.attr(DEFAULT_ATTR) {
@@ -38,7 +38,7 @@ impl FileSource {
             _ => None,
         };
         let parents: Vec<EntityUid> = snapshot
-            .entities
+            .entities()
             .ancestors(&uid)
             .into_iter()
             .flatten()
@@ -46,7 +46,7 @@ impl FileSource {
             .collect();
         let entities = parents
             .iter()
-            .filter_map(|p| snapshot.entities.get(p).cloned())
+            .filter_map(|p| snapshot.entities().get(p).cloned())
             .collect();
         Assignments {
             parents,

@@ -213,7 +213,7 @@ pub(super) fn to_assignments(
             .map(|t| EntityUid::from_type_name_and_id(t, EntityId::new(&r.id)))
             .and_then(|uid| {
                 snapshot
-                    .entities
+                    .entities()
                     .ancestors(&uid)
                     .map(|a| a.cloned().collect::<Vec<_>>())
             })
@@ -226,7 +226,7 @@ pub(super) fn to_assignments(
         }
         let entity = Entity::from_json_value(
             json!({"uid": {"type": le_type, "id": r.id}, "attrs": attrs, "parents": parents}),
-            Some(&snapshot.schema),
+            Some(snapshot.schema()),
         )
         .map_err(|e| Error::Schema(format!("legal entity {:?}: {e}", r.id)))?;
         let uid: EntityUid = entity.uid();

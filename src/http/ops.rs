@@ -24,7 +24,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Value>, Api
         ));
     }
     Ok(AppJson(
-        json!({"status": "ready", "policy_hash": state.policies.snapshot().hash}),
+        json!({"status": "ready", "policy_hash": state.policies.snapshot().hash()}),
     ))
 }
 
@@ -32,9 +32,9 @@ pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Value>, Api
 pub async fn policies(State(state): State<AppState>) -> AppJson<Value> {
     let snapshot = state.policies.snapshot();
     AppJson(json!({
-        "hash": snapshot.hash,
-        "loaded_at": rfc3339(snapshot.loaded_at),
-        "policies": snapshot.files,
+        "hash": snapshot.hash(),
+        "loaded_at": rfc3339(snapshot.loaded_at()),
+        "policies": snapshot.files(),
         "last_reload": state.policies.last_reload(),
     }))
 }

@@ -33,7 +33,7 @@ pub fn plan(
     if body.resource.attrs.is_some() {
         return Err(Error::ResourceGiven("attrs"));
     }
-    if !snapshot.actions.contains_key(&body.action) {
+    if !snapshot.actions().contains_key(&body.action) {
         return Err(Error::UnknownAction(body.action.clone()));
     }
     let resource_type = snapshot
@@ -53,7 +53,7 @@ pub fn plan(
             "entity source unavailable, planned without assignments: {e}"
         ));
     }
-    let relevant = scope::relevant(&snapshot.policies, &known);
+    let relevant = scope::relevant(snapshot.policies(), &known);
     let (filter, policies) = match tpe::evaluate(snapshot, &relevant, &known, &resource_type) {
         Ok(outcomes) => combine(outcomes, &mut errors),
         Err(Error::Engine(e)) => {
@@ -75,7 +75,7 @@ pub fn plan(
         .get(short)
         .or_else(|| tables.tables.get(&resource_type.to_string()));
     let required: HashSet<String> = snapshot
-        .shapes
+        .shapes()
         .get(&resource_type)
         .map(|s| {
             s.attrs

@@ -119,7 +119,7 @@ pub fn check_tables(config: &PlanConfig, snapshot: &crate::policy::Snapshot) -> 
             ));
             continue;
         };
-        let shape = snapshot.shapes.get(&ty);
+        let shape = snapshot.shapes().get(&ty);
         let mut attrs: Vec<(&String, &String)> = table.columns.iter().collect();
         attrs.sort();
         for (attr, column) in attrs {

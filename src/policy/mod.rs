@@ -57,49 +57,169 @@ pub enum ClaimType {
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// Namespace short type names resolve in.
-    pub namespace: String,
+    namespace: String,
     /// The schema everything was validated against.
-    pub schema: Schema,
+    schema: Schema,
     /// The policies; each `PolicyId` is its `@id`.
-    pub policies: PolicySet,
+    policies: PolicySet,
     /// `policies` bucketed by scope, which evaluation uses; [`Snapshot::reindex`] after changing
     /// `policies`.
-    pub index: PolicyIndex,
+    index: PolicyIndex,
     /// Entity data from `entities.json` (assignments, legal entities and their segments).
-    pub entities: Entities,
+    entities: Entities,
     /// Every policy with its file, sorted by id.
-    pub files: Vec<PolicyInfo>,
+    files: Vec<PolicyInfo>,
     /// Ids of `forbid` policies: an error in one of them denies the request.
-    pub forbids: HashSet<PolicyId>,
+    forbids: HashSet<PolicyId>,
     /// Entity types the schema declares, by qualified name and, inside `namespace`, by short name
     /// (parsing a type name goes through Cedar's parser: too slow to do per request).
-    pub entity_types: HashMap<String, EntityTypeName>,
+    entity_types: HashMap<String, EntityTypeName>,
     /// Actions the schema declares, by plain name (`viewOrder`).
-    pub actions: HashMap<String, EntityUid>,
+    actions: HashMap<String, EntityUid>,
     /// For each action, its entity and the entities of the action groups it is in: a request's slice
     /// gets only its own action's, so `action in <group>` works without re-validating per request.
-    pub action_entities: HashMap<EntityUid, Vec<cedar_policy::Entity>>,
+    action_entities: HashMap<EntityUid, Vec<cedar_policy::Entity>>,
     /// Attribute shapes by entity type, for the resource fast path.
-    pub shapes: HashMap<EntityTypeName, Shape>,
+    shapes: HashMap<EntityTypeName, Shape>,
     /// Principal attributes that token claims of the same name fill.
-    pub customer_attrs: HashMap<String, ClaimType>,
+    customer_attrs: HashMap<String, ClaimType>,
     /// Actions whose context declares `roles: Set<String>`, which legate fills (see [`ROLES_KEY`]).
-    pub role_actions: HashSet<EntityUid>,
+    role_actions: HashSet<EntityUid>,
     /// The (action, resource type, legal entity selected) combinations for which a request by a
     /// `Customer` whose context holds only legate's own keys fits the schema: such a request is
     /// built without Cedar re-checking it against the schema (about 12,000 instructions a check).
     /// Every other request, and every request with the caller's context keys, is checked.
-    pub fitting: HashSet<(EntityUid, EntityTypeName, bool)>,
+    fitting: HashSet<(EntityUid, EntityTypeName, bool)>,
     /// SHA-256 over every file read, hex.
-    pub hash: String,
+    hash: String,
     /// When this snapshot was built.
-    pub loaded_at: SystemTime,
+    loaded_at: SystemTime,
 }
 
 impl Snapshot {
+
+    /// Namespace short type names resolve in.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+
+    /// The schema everything was validated against.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+
+    /// The policies; each `PolicyId` is its `@id`.
+    pub fn policies(&self) -> &PolicySet {
+        &self.policies
+    }
+
+
+    /// Entity data from `entities.json` (assignments, legal entities and their segments).
+    pub fn entities(&self) -> &Entities {
+        &self.entities
+    }
+
+
+    /// Every policy with its file, sorted by id.
+    pub fn files(&self) -> &Vec<PolicyInfo> {
+        &self.files
+    }
+
+
+    /// Ids of `forbid` policies: an error in one of them denies the request.
+    pub fn forbids(&self) -> &HashSet<PolicyId> {
+        &self.forbids
+    }
+
+
+    /// Entity types the schema declares, by qualified name and, inside `namespace`, by short name
+    /// (parsing a type name goes through Cedar's parser: too slow to do per request).
+    pub fn entity_types(&self) -> &HashMap<String, EntityTypeName> {
+        &self.entity_types
+    }
+
+
+    /// Actions the schema declares, by plain name (`viewOrder`).
+    pub fn actions(&self) -> &HashMap<String, EntityUid> {
+        &self.actions
+    }
+
+
+    /// For each action, its entity and the entities of the action groups it is in: a request's slice
+    /// gets only its own action's, so `action in <group>` works without re-validating per request.
+    pub fn action_entities(&self) -> &HashMap<EntityUid, Vec<cedar_policy::Entity>> {
+        &self.action_entities
+    }
+
+
+    /// Attribute shapes by entity type, for the resource fast path.
+    pub fn shapes(&self) -> &HashMap<EntityTypeName, Shape> {
+        &self.shapes
+    }
+
+
+    /// Principal attributes that token claims of the same name fill.
+    pub fn customer_attrs(&self) -> &HashMap<String, ClaimType> {
+        &self.customer_attrs
+    }
+
+
+    /// Actions whose context declares `roles: Set<String>`, which legate fills (see [`ROLES_KEY`]).
+    pub fn role_actions(&self) -> &HashSet<EntityUid> {
+        &self.role_actions
+    }
+
+
+    /// The (action, resource type, legal entity selected) combinations for which a request by a
+    /// `Customer` whose context holds only legate's own keys fits the schema: such a request is
+    /// built without Cedar re-checking it against the schema (about 12,000 instructions a check).
+    /// Every other request, and every request with the caller's context keys, is checked.
+    pub fn fitting(&self) -> &HashSet<(EntityUid, EntityTypeName, bool)> {
+        &self.fitting
+    }
+
+
+    /// SHA-256 over every file read, hex.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+
+    /// When this snapshot was built.
+    pub fn loaded_at(&self) -> SystemTime {
+        self.loaded_at
+    }
+
     /// Rebuilds [`Snapshot::index`] from [`Snapshot::policies`].
     pub fn reindex(&mut self) {
         self.index = PolicyIndex::build(&self.policies);
+    }
+
+    /// A copy with `entities` added to (or replacing, by uid) the entity data, checked against the
+    /// schema (`legate test`'s per-case entities).
+    pub fn with_entities(
+        &self,
+        entities: impl IntoIterator<Item = cedar_policy::Entity>,
+    ) -> Result<Snapshot, String> {
+        let mut out = self.clone();
+        out.entities = out
+            .entities
+            .upsert_entities(entities, Some(&self.schema))
+            .map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+
+    /// A copy with `extra` policies added (ids kept), the index rebuilt.
+    #[cfg(test)]
+    pub(crate) fn with_policies(&self, extra: &PolicySet) -> Snapshot {
+        let mut out = self.clone();
+        for p in extra.policies() {
+            out.policies.add(p.clone()).expect("distinct policy ids");
+        }
+        out.reindex();
+        out
     }
 
     /// `Order` → `Shop::Order`; names that already have `::` are kept.

@@ -25,7 +25,7 @@ pub(super) fn build(
     if record.contains_key(ROLES_KEY) {
         return Err(Error::ContextRoles);
     }
-    let with_roles = snapshot.role_actions.contains(action);
+    let with_roles = snapshot.role_actions().contains(action);
     if record.is_empty() {
         return own(legal_entity, roles, with_roles);
     }
@@ -38,7 +38,7 @@ pub(super) fn build(
     if with_roles {
         record.insert(ROLES_KEY.into(), json!(roles));
     }
-    Context::from_json_value(Value::Object(record), Some((&snapshot.schema, action)))
+    Context::from_json_value(Value::Object(record), Some((snapshot.schema(), action)))
         .map_err(|e| Error::Context(cedar_message(&e)))
 }
 

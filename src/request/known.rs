@@ -36,7 +36,7 @@ impl Base {
         caller_context: Option<&Map<String, Value>>,
     ) -> Result<Known, Error> {
         let action = snapshot
-            .actions
+            .actions()
             .get(action)
             .ok_or_else(|| Error::UnknownAction(action.to_string()))?
             .clone();

@@ -123,7 +123,7 @@ pub fn build(
     assignments: Option<&Assignments>,
     check: &Check,
 ) -> Result<(Request, Entities), Error> {
-    if !snapshot.actions.contains_key(&check.action) {
+    if !snapshot.actions().contains_key(&check.action) {
         return Err(Error::UnknownAction(check.action.clone()));
     }
     Base::new(snapshot, principal, assignments)?.build(snapshot, check)
@@ -189,7 +189,7 @@ impl Base {
     /// from).
     pub fn build(&self, snapshot: &Snapshot, check: &Check) -> Result<(Request, Entities), Error> {
         let action = snapshot
-            .actions
+            .actions()
             .get(&check.action)
             .ok_or_else(|| Error::UnknownAction(check.action.clone()))?
             .clone();
@@ -216,7 +216,7 @@ impl Base {
         slice.add_action(snapshot, &action);
         // Only legate's own context keys, in a shape checked at load: nothing left to check.
         let fits = own_keys_only
-            && snapshot.fitting.contains(&(
+            && snapshot.fitting().contains(&(
                 action.clone(),
                 resource_uid.type_name().clone(),
                 self.legal_entity.is_some(),
@@ -226,7 +226,7 @@ impl Base {
             action,
             resource_uid,
             context,
-            (!fits).then_some(&snapshot.schema),
+            (!fits).then_some(snapshot.schema()),
         )
         .map_err(|e| Error::Request(e.to_string()))?;
         // Every entity in the slice is already schema-checked: the snapshot's at load, the resource by
@@ -254,7 +254,7 @@ impl Base {
         caller: Option<&Map<String, Value>>,
     ) -> Result<Context, Error> {
         if caller.is_none_or(Map::is_empty) {
-            let with_roles = snapshot.role_actions.contains(action);
+            let with_roles = snapshot.role_actions().contains(action);
             return self.own_context[usize::from(with_roles)]
                 .get_or_init(|| context::own(self.legal_entity.as_ref(), &self.roles, with_roles))
                 .clone();
@@ -317,17 +317,17 @@ impl Slice<'_> {
         if self.contains(uid) {
             return;
         }
-        if let Some(e) = snapshot.entities.get(uid) {
+        if let Some(e) = snapshot.entities().get(uid) {
             self.insert(e.clone());
             self.add_ancestors(snapshot, uid);
         }
     }
 
     fn add_ancestors(&mut self, snapshot: &Snapshot, uid: &EntityUid) {
-        if let Some(ancestors) = snapshot.entities.ancestors(uid) {
+        if let Some(ancestors) = snapshot.entities().ancestors(uid) {
             for a in ancestors {
                 if !self.contains(a) {
-                    if let Some(e) = snapshot.entities.get(a) {
+                    if let Some(e) = snapshot.entities().get(a) {
                         self.map.insert(a.clone(), e.clone());
                     }
                 }
@@ -337,7 +337,7 @@ impl Slice<'_> {
 
     /// The action's entity and the action groups it is in.
     fn add_action(&mut self, snapshot: &Snapshot, action: &EntityUid) {
-        for e in snapshot.action_entities.get(action).into_iter().flatten() {
+        for e in snapshot.action_entities().get(action).into_iter().flatten() {
             self.insert(e.clone());
         }
     }
@@ -361,7 +361,7 @@ impl Slice<'_> {
             self.insert(e.clone());
         }
         let mut attrs = HashMap::new();
-        for (name, kind) in &snapshot.customer_attrs {
+        for (name, kind) in snapshot.customer_attrs() {
             use crate::policy::ClaimType;
             use cedar_policy::RestrictedExpression as R;
             let value = match (kind, claims.get(name)) {

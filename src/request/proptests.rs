@@ -124,7 +124,7 @@ proptest! {
     #[test]
     fn any_check_body_builds_or_is_refused_without_a_panic(
         (body, customer, legal_entity, claims) in {
-            let actions: Vec<String> = shipped().actions.keys().cloned().collect();
+            let actions: Vec<String> = shipped().actions().keys().cloned().collect();
             (
                 check_body(actions),
                 "\\PC{0,8}",

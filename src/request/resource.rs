@@ -36,7 +36,7 @@ pub(super) fn build(
         "attrs": attrs,
         "parents": [],
     });
-    let entity = Entity::from_json_value(json, Some(&snapshot.schema))
+    let entity = Entity::from_json_value(json, Some(snapshot.schema()))
         .map_err(|e| Error::Attributes(cedar_message(&e)))?;
     Ok((uid, Some(entity), referenced))
 }
@@ -71,7 +71,7 @@ pub fn entity(
         "attrs": attrs,
         "parents": parents,
     });
-    Entity::from_json_value(json, Some(&snapshot.schema))
+    Entity::from_json_value(json, Some(snapshot.schema()))
         .map_err(|e| Error::Attributes(cedar_message(&e)))
 }
 
@@ -85,7 +85,7 @@ fn fast(
     attrs: &Map<String, Value>,
     refs: &mut Vec<EntityUid>,
 ) -> Option<Entity> {
-    let shape = snapshot.shapes.get(t).filter(|s| s.simple)?;
+    let shape = snapshot.shapes().get(t).filter(|s| s.simple)?;
     let mut values = HashMap::with_capacity(attrs.len());
     for (name, v) in attrs {
         let ty = shape.attrs.get(name)?.0.as_ref()?;
@@ -228,7 +228,7 @@ mod tests {
                 .collect();
             let slow_entity = Entity::from_json_value(
                 json!({"uid": {"type": t_name.to_string(), "id": "X"}, "attrs": normalized, "parents": []}),
-                Some(&s.schema),
+                Some(s.schema()),
             )
             .unwrap();
             assert_eq!(

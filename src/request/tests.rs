@@ -113,16 +113,16 @@ fn a_resource_given_by_reference_is_looked_up() {
 
 #[test]
 fn claims_fill_declared_principal_attributes() {
-    let mut s = snapshot();
     let extra: cedar_policy::PolicySet = "@id(\"staff\")\npermit (principal, action == Shop::Action::\"cancelOrder\", resource)\nwhen { principal has email && principal.email like \"*@acme.example\" };"
         .parse()
         .unwrap();
-    for p in extra.policies() {
-        s.policies
-            .add(p.new_id(cedar_policy::PolicyId::new("staff")))
-            .unwrap();
-    }
-    s.reindex();
+    let extra: cedar_policy::PolicySet = cedar_policy::PolicySet::from_policies(
+        extra
+            .policies()
+            .map(|p| p.new_id(cedar_policy::PolicyId::new("staff"))),
+    )
+    .unwrap();
+    let s = snapshot().with_policies(&extra);
     let mut p = principal("C-1", None);
     let cancel = json!({"action": "cancelOrder", "resource": {"type": "Order", "id": "O",
         "attrs": {"owner": {"type": "Customer", "id": "C-2"}}}});

@@ -106,7 +106,7 @@ impl RouteTable {
     pub fn check_schema(&self, snapshot: &Snapshot) -> Vec<String> {
         let mut problems = Vec::new();
         for r in &self.routes {
-            if !snapshot.actions.contains_key(&r.action) {
+            if !snapshot.actions().contains_key(&r.action) {
                 problems.push(format!(
                     "[[routes]] #{} ({}): the schema has no action {:?}",
                     r.number, r.label, r.action

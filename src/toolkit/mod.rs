@@ -112,12 +112,7 @@ pub fn with_entities(
                 .map_err(|e| format!("{} {:?}: {e}", s.kind, s.id))
         })
         .collect::<Result<_, _>>()?;
-    let mut out = Snapshot::clone(snapshot);
-    out.entities = out
-        .entities
-        .upsert_entities(entities, Some(&snapshot.schema))
-        .map_err(|e| e.to_string())?;
-    Ok(Arc::new(out))
+    Ok(Arc::new(snapshot.with_entities(entities)?))
 }
 
 #[cfg(test)]

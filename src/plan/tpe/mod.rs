@@ -79,17 +79,17 @@ pub(super) fn evaluate(
         known.action.clone(),
         PartialEntityUid::new(resource_type.clone(), None),
         Some(known.context.clone()),
-        &snapshot.schema,
+        snapshot.schema(),
     )
     .map_err(|e| Error::Request(super::cedar_message(&e)))?;
-    let entities = PartialEntities::from_concrete(known.entities.clone(), &snapshot.schema)
+    let entities = PartialEntities::from_concrete(known.entities.clone(), snapshot.schema())
         .map_err(|e| Error::Engine(super::cedar_message(&e)))?;
     let response = policies
-        .tpe(&request, &entities, &snapshot.schema)
+        .tpe(&request, &entities, snapshot.schema())
         .map_err(|e| Error::Engine(super::cedar_message(&e)))?;
 
     let shape = snapshot
-        .shapes
+        .shapes()
         .get(resource_type)
         .cloned()
         .unwrap_or_default();

@@ -112,7 +112,7 @@ impl Reader<'_> {
             .known
             .entities
             .iter()
-            .chain(self.snapshot.entities.iter())
+            .chain(self.snapshot.entities().iter())
             .map(|e| e.uid())
             .filter(|u| u.type_name() == target_type);
         for uid in candidates {
@@ -128,7 +128,7 @@ impl Reader<'_> {
                     .collect()
             } else {
                 self.snapshot
-                    .entities
+                    .entities()
                     .ancestors(&uid)
                     .into_iter()
                     .flatten()
