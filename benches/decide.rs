@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::{keys, token, verifier};
 use criterion::{criterion_group, criterion_main, Criterion};
-use legate::{
+use legate::testing::{
     audit::Audit,
     decide::Decider,
     entities::{EntitySource, FileSource},

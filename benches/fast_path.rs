@@ -12,7 +12,7 @@ use std::{fmt::Write as _, path::Path, sync::Arc};
 
 use common::{keys, token, verifier};
 use criterion::{criterion_group, criterion_main, Criterion};
-use legate::{
+use legate::testing::{
     audit::Audit,
     decide::{batch, Decider, EntityData},
     entities::{EntitySource, FileSource},

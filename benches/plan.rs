@@ -5,7 +5,7 @@
 use std::{path::Path, sync::Arc};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use legate::{
+use legate::testing::{
     decide::Decider,
     entities::FileSource,
     plan::{self, PlanBody, PlanConfig},

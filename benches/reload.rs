@@ -10,7 +10,7 @@
 use std::{path::Path, time::Duration};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use legate::policy;
+use legate::testing::policy;
 
 /// Policies per generated file.
 const PER_FILE: usize = 100;

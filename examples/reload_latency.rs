@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use legate::{config::Config, policy};
+use legate::testing::{config::Config, policy};
 
 #[tokio::main]
 async fn main() {

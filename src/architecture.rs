@@ -35,6 +35,8 @@ const LAYERS: &[&[&str]] = &[
     &["http"],
     &["app"],
     &["cli"],
+    // What tests, benches and fuzz targets reach, re-exported.
+    &["testing"],
     // The crate map and the binary.
     &["lib", "main"],
 ];

@@ -15,25 +15,28 @@
 //! handles every handler shares, `app` builds them and serves; `shared` is the leaf every stage may
 //! use (clock, time format, boxed futures). ARCHITECTURE.md walks through the files.
 
-pub mod app;
+mod app;
 #[cfg(test)]
 mod architecture;
-pub mod audit;
-pub mod cli;
-pub mod config;
-pub mod decide;
-pub mod decision;
-pub mod entities;
-pub mod http;
-pub mod issue;
-pub mod plan;
-pub mod policy;
-pub mod request;
-pub mod routes;
-pub mod server;
-pub mod shared;
-pub mod signals;
-pub mod state;
-pub mod telemetry;
-pub mod toolkit;
-pub mod verify;
+mod audit;
+mod cli;
+mod config;
+mod decide;
+mod decision;
+mod entities;
+mod http;
+mod issue;
+mod plan;
+mod policy;
+mod request;
+mod routes;
+mod server;
+mod shared;
+mod signals;
+mod state;
+mod telemetry;
+pub mod testing;
+mod toolkit;
+mod verify;
+
+pub use cli::{run, Cli};

@@ -1,10 +1,10 @@
-//! The `legate` binary: parse the command line and hand over to [`legate::cli::run`].
+//! The `legate` binary: parse the command line and hand over to [`legate::run`].
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = legate::cli::Cli::parse();
-    legate::cli::run(cli)
+    let cli = legate::Cli::parse();
+    legate::run(cli)
 }

@@ -47,7 +47,7 @@ use crate::config::LimitsConfig;
 
 /// The connection limits of `[limits]`.
 #[derive(Debug, Clone, Copy)]
-pub struct ConnectionLimits {
+pub(crate) struct ConnectionLimits {
     /// `header_timeout_secs`
     pub header_timeout: Duration,
     /// `idle_timeout_secs`
@@ -67,7 +67,7 @@ impl From<&LimitsConfig> for ConnectionLimits {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then until every connection has closed.
-pub async fn run(
+pub(crate) async fn run(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
@@ -336,7 +336,7 @@ impl AsyncWrite for Watched {
 
 /// Descriptors legate keeps besides its client connections (listener, logs, policy watch, JWKS
 /// and entity-source HTTP pools, Redis), with room to spare.
-pub const RESERVED_DESCRIPTORS: u64 = 64;
+pub(crate) const RESERVED_DESCRIPTORS: u64 = 64;
 
 /// Warns at start-up when `max_connections` plus [`RESERVED_DESCRIPTORS`] is above the soft
 /// `nofile` limit: then `accept` could fail before the cap is reached.

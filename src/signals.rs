@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 /// The handlers are installed when this is called, not when the future is first polled: a SIGTERM
 /// that arrives between "listening" and the first poll must still mean a graceful stop, not the
 /// default action (killing the process). Call it inside the runtime.
-pub fn shutdown() -> impl std::future::Future<Output = ()> + Send + 'static {
+pub(crate) fn shutdown() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -37,7 +37,7 @@ pub fn shutdown() -> impl std::future::Future<Output = ()> + Send + 'static {
 
 /// Sends a unit on `tx` for every SIGHUP. The handler is installed before this returns, so a SIGHUP
 /// sent once the server answers reloads instead of killing the process. Must run inside the runtime.
-pub fn spawn_sighup(tx: mpsc::Sender<()>) {
+pub(crate) fn spawn_sighup(tx: mpsc::Sender<()>) {
     #[cfg(unix)]
     {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{order, product, TestApp};
-use legate::decide::batch::CHUNK;
+use legate::testing::decide::batch::CHUNK;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

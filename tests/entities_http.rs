@@ -15,7 +15,7 @@ use std::{
 
 use axum::{extract::State, http::Uri, response::IntoResponse, routing::get, Json, Router};
 use common::{claims, order, product, sign, TestApp};
-use legate::issue::ManualClock;
+use legate::testing::issue::ManualClock;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -501,8 +501,11 @@ async fn a_route_naming_what_the_schema_lacks_stops_start_up() {
                 .unwrap(),
         )]),
     );
-    let config = legate::config::Config::parse(&table.to_string(), Vec::new()).unwrap();
-    let err = legate::app::build(config).await.unwrap_err().to_string();
+    let config = legate::testing::config::Config::parse(&table.to_string(), Vec::new()).unwrap();
+    let err = legate::testing::app::build(config)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("[[routes]] #1 (GET /x/{id}): the schema has no action \"shipOrder\""),
         "{err}"
@@ -534,8 +537,11 @@ async fn a_malformed_route_stops_start_up() {
                 .unwrap(),
         )]),
     );
-    let config = legate::config::Config::parse(&table.to_string(), Vec::new()).unwrap();
-    let err = legate::app::build(config).await.unwrap_err().to_string();
+    let config = legate::testing::config::Config::parse(&table.to_string(), Vec::new()).unwrap();
+    let err = legate::testing::app::build(config)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("[[routes]] #1 (GET orders): `path`"), "{err}");
 }
 

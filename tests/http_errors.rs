@@ -44,7 +44,7 @@ async fn app() -> (TestApp, tokio::task::JoinHandle<()>) {
 /// Sends `req` through the full router in-process; returns status, content type, request id and
 /// the body as JSON (`Value::Null` when it is not JSON).
 async fn send(app: &TestApp, req: Request<Body>) -> (StatusCode, String, bool, Value) {
-    let resp = legate::http::router(app.state.clone())
+    let resp = legate::testing::http::router(app.state.clone())
         .oneshot(req)
         .await
         .unwrap();

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 fn document() -> Value {
-    serde_json::from_str(legate::http::ops::OPENAPI).expect("openapi.json is JSON")
+    serde_json::from_str(legate::testing::http::ops::OPENAPI).expect("openapi.json is JSON")
 }
 
 const METHODS: &[&str] = &[
@@ -89,7 +89,7 @@ fn every_routed_endpoint_is_documented() {
     let doc = document();
     let documented = operations(&doc);
     let mut missing = Vec::new();
-    for e in legate::http::ENDPOINTS {
+    for e in legate::testing::http::ENDPOINTS {
         for m in e.methods {
             if !documented.contains(&(e.doc_path.to_string(), m.to_string())) {
                 missing.push(format!(
@@ -425,18 +425,21 @@ fn documented_properties(doc: &Value, schema: &str) -> std::collections::BTreeSe
 fn request_schemas_name_exactly_the_fields_the_bodies_accept() {
     let doc = document();
     let pairs = [
-        ("Check", accepted_fields::<legate::request::Check>()),
+        (
+            "Check",
+            accepted_fields::<legate::testing::request::Check>(),
+        ),
         (
             "Resource",
-            accepted_fields::<legate::request::ResourceRef>(),
+            accepted_fields::<legate::testing::request::ResourceRef>(),
         ),
         (
             "BatchBody",
-            accepted_fields::<legate::http::authorize::BatchBody>(),
+            accepted_fields::<legate::testing::http::authorize::BatchBody>(),
         ),
         (
             "RefreshBody",
-            accepted_fields::<legate::http::token::RefreshBody>(),
+            accepted_fields::<legate::testing::http::token::RefreshBody>(),
         ),
     ];
     for (schema, fields) in pairs {

@@ -355,8 +355,8 @@ async fn a_decision_log_that_cannot_be_opened_stops_start_up() {
         .display()
         .to_string()
         .into();
-    let config = legate::config::Config::parse(&table.to_string(), Vec::new()).unwrap();
-    let err = legate::app::build(config).await.unwrap_err();
+    let config = legate::testing::config::Config::parse(&table.to_string(), Vec::new()).unwrap();
+    let err = legate::testing::app::build(config).await.unwrap_err();
     assert!(
         err.problems.iter().any(|p| p.contains("log.decisions")),
         "{err}"

@@ -14,7 +14,7 @@ use std::{
 
 use base64::Engine as _;
 use common::{copy_policies, process::LegateProcess, sign, Keys, AUD, IDP};
-use legate::issue::{RedisStore, RotationStore, Standing};
+use legate::testing::issue::{RedisStore, RotationStore, Standing};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

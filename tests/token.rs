@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine as _;
 use common::{claims, order, sign, TestApp, AUD};
-use legate::issue::{Clock as _, ManualClock};
+use legate::testing::issue::{Clock as _, ManualClock};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -797,7 +797,7 @@ fn observe() -> &'static (Captured, metrics_exporter_prometheus::PrometheusHandl
             .with_writer(move || writer.clone())
             .init();
         // The process-wide recorder legate installs (and `/metrics` renders).
-        let metrics = legate::telemetry::install().expect("legate's Prometheus recorder");
+        let metrics = legate::testing::telemetry::install().expect("legate's Prometheus recorder");
         (logs, metrics)
     })
 }

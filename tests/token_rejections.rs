@@ -16,7 +16,7 @@ use std::path::Path;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine as _};
 use common::{claims, copy_policies, now, process::LegateProcess, sign, Keys, AUD, IDP};
-use legate::issue::SigningKey;
+use legate::testing::issue::SigningKey;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -110,11 +110,11 @@ fn the_shipped_tests_cover_every_shipped_policy_both_ways() {
 /// Every permit of `dir` is named by an allow case, with a deny case of the same action on the same
 /// resource type; every forbid is named by a deny case, with an allow case of the same kind.
 fn assert_covered_both_ways(dir: &Path) {
-    use legate::toolkit::Expect;
-    let snapshot = legate::policy::load(dir, "Shop").unwrap();
+    use legate::testing::toolkit::Expect;
+    let snapshot = legate::testing::policy::load(dir, "Shop").unwrap();
     let mut cases = Vec::new();
     for e in std::fs::read_dir(dir.join("tests")).unwrap() {
-        let suite = legate::toolkit::read_suite(&e.unwrap().path()).unwrap();
+        let suite = legate::testing::toolkit::read_suite(&e.unwrap().path()).unwrap();
         cases.extend(suite.cases);
     }
     for p in snapshot.files() {

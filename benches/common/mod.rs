@@ -8,7 +8,7 @@ use aws_lc_rs::{
     signature::{EcdsaKeyPair, Ed25519KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING},
 };
 use jsonwebtoken::Algorithm;
-use legate::{
+use legate::testing::{
     issue::SigningKey,
     verify::{ClaimNames, KeySet, TrustedIssuer, Verifier, VerifyKey},
 };

@@ -9,7 +9,7 @@
 //! allowed it; a single body and the same check alone in a batch are decided alike.
 #![no_main]
 
-use legate::{
+use legate::testing::{
     decide::{batch, Decider, EntityData},
     entities::FileSource,
     http::authorize::BatchBody,

@@ -7,7 +7,7 @@
 //! issuer no `[[trust]]` issuer); a refused one lists at least one problem.
 #![no_main]
 
-use legate::{config::Config, routes::RouteTable};
+use legate::testing::{config::Config, routes::RouteTable};
 use legate_fuzz::{parts, shipped};
 use libfuzzer_sys::fuzz_target;
 
@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(routes) = RouteTable::compile(&c.routes) {
                 let _ = routes.check_schema(&shipped());
             }
-            let _ = legate::plan::check_tables(&c.plan, &shipped());
+            let _ = legate::testing::plan::check_tables(&c.plan, &shipped());
         }
         Err(e) => assert!(!e.problems.is_empty()),
     }

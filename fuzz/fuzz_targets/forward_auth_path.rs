@@ -9,7 +9,7 @@
 #![no_main]
 
 use axum::http::Method;
-use legate::{
+use legate::testing::{
     routes::{segments, RouteConfig, RouteTable},
     verify::{CustomerId, LegalEntityId},
 };

@@ -8,7 +8,7 @@
 //! parameter (see `legate_fuzz::check_sql`).
 #![no_main]
 
-use legate::{
+use legate::testing::{
     decide::{Decider, EntityData},
     entities::FileSource,
     plan::{plan, Filter, Kind, PlanBody},

@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 
 use arbitrary::Arbitrary;
-use legate::plan::{
+use legate::testing::plan::{
     filter::{and, not, or, Cmp},
     to_sql, Filter, Operand, SqlError, Value,
 };

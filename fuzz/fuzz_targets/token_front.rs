@@ -9,7 +9,7 @@
 #![no_main]
 
 use base64::Engine as _;
-use legate::verify::Error;
+use legate::testing::verify::Error;
 use legate_fuzz::{parts, runtime, verifier};
 use libfuzzer_sys::fuzz_target;
 
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(!e.reason().is_empty());
             let _ = e.to_string();
             if let Error::TooLarge = e {
-                assert!(token.len() > legate::verify::MAX_TOKEN_BYTES);
+                assert!(token.len() > legate::testing::verify::MAX_TOKEN_BYTES);
             }
         }
     }

@@ -13,7 +13,7 @@ use std::{
 };
 
 use jsonwebtoken::Algorithm;
-use legate::{
+use legate::testing::{
     issue::SigningKey,
     plan::Sql,
     policy::Snapshot,
@@ -44,7 +44,7 @@ fn read(rel: &str) -> String {
 pub fn shipped() -> Arc<Snapshot> {
     static S: OnceLock<Arc<Snapshot>> = OnceLock::new();
     S.get_or_init(|| {
-        Arc::new(legate::policy::load(&repo().join("policies"), "Shop").expect("policies load"))
+        Arc::new(legate::testing::policy::load(&repo().join("policies"), "Shop").expect("policies load"))
     })
     .clone()
 }
@@ -83,8 +83,8 @@ pub fn example_routes() -> &'static RouteTable {
 }
 
 /// The `[plan]` of `examples/legate.toml`.
-pub fn example_plan() -> &'static legate::plan::PlanConfig {
-    static P: OnceLock<legate::plan::PlanConfig> = OnceLock::new();
+pub fn example_plan() -> &'static legate::testing::plan::PlanConfig {
+    static P: OnceLock<legate::testing::plan::PlanConfig> = OnceLock::new();
     P.get_or_init(|| {
         example_config()["plan"]
             .clone()
@@ -155,7 +155,7 @@ pub fn parts(data: &[u8], n: usize) -> Vec<&[u8]> {
 
 /// The most forgiving reading a service behind the proxy could give a raw request target: the
 /// oracle the library's property tests use too.
-pub use legate::routes::oracle::normalise;
+pub use legate::testing::routes::oracle::normalise;
 
 /// Words a `WHERE` fragment may contain outside quoted identifiers and `$n` placeholders.
 const SQL_WORDS: &[&str] = &[

@@ -54,7 +54,7 @@ impl From<String> for DecisionsTo {
 const QUEUE: usize = 8192;
 
 /// At most one "decision log lines dropped" warning per this interval.
-pub const DROP_WARN_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const DROP_WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// How long dropping the log waits for the writer to finish (a destination that stopped reading
 /// must not keep the process from exiting).

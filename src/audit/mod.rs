@@ -14,8 +14,8 @@
 mod log;
 mod token;
 
-pub use log::{DecisionLog, DecisionsTo, DROP_WARN_EVERY};
-pub use token::TokenEvent;
+pub(crate) use log::{DecisionLog, DecisionsTo};
+pub(crate) use token::TokenEvent;
 
 use std::time::{Duration, SystemTime};
 
@@ -27,7 +27,7 @@ use crate::{
 
 /// The action an unmatched forward-auth allow is recorded under (never a schema action name:
 /// those are identifiers, and this one is counted under its own label).
-pub const UNMATCHED_ACTION: &str = "unmatched";
+pub(crate) const UNMATCHED_ACTION: &str = "unmatched";
 
 tokio::task_local! {
     /// The `x-request-id` of the request being served on this task.
@@ -37,7 +37,7 @@ tokio::task_local! {
 /// Runs `fut` (an HTTP request's handling) with `id` as the request id its decisions are logged
 /// under. A task-local rather than a parameter: every stage that records a decision (authorize,
 /// forward-auth, token refresh) gets it without threading it through its signature.
-pub async fn with_request_id<F: std::future::Future>(id: String, fut: F) -> F::Output {
+pub(crate) async fn with_request_id<F: std::future::Future>(id: String, fut: F) -> F::Output {
     REQUEST_ID.scope(id, fut).await
 }
 

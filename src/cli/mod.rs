@@ -161,7 +161,7 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 /// Reads and validates the config file with the process environment overlaid.
-pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+pub(crate) fn load_config(path: &Path) -> anyhow::Result<Config> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     Ok(Config::parse(&text, std::env::vars())?)

@@ -11,10 +11,9 @@ mod checks;
 mod env;
 mod sections;
 
-pub use crate::audit::DecisionsTo;
-pub use crate::entities::{EntitiesConfig, EntitySourceKind};
-pub use crate::routes::{RouteConfig, RouteResource};
-pub use sections::*;
+pub(crate) use crate::entities::{EntitiesConfig, EntitySourceKind};
+pub(crate) use crate::routes::RouteConfig;
+pub(crate) use sections::*;
 
 use std::net::SocketAddr;
 
@@ -69,7 +68,7 @@ pub struct Config {
 }
 
 /// Algorithms legate knows how to verify (RFC 8725: no `none`, no HMAC for issuers with key sets).
-pub const SUPPORTED_ALGORITHMS: &[&str] = &[
+pub(crate) const SUPPORTED_ALGORITHMS: &[&str] = &[
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
 ];
 

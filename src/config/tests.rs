@@ -1,6 +1,7 @@
 //! Parsing, defaults, the environment overlay and the checks.
 
 use super::*;
+use crate::audit::DecisionsTo;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs

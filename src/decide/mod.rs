@@ -10,7 +10,7 @@
 //! `Err` the caller turns into a 400 or a deny; it is recorded as a deny either way.
 
 pub mod batch;
-pub mod select;
+pub(crate) mod select;
 
 use std::{sync::Arc, time::Instant};
 
@@ -61,7 +61,7 @@ impl From<Assignments> for EntityData {
 /// `forward_auth.unmatched = "allow"`: no policy decides it, but it is a decision like any other,
 /// so it is counted (`action="unmatched"`) and logged, with the original method and path as the
 /// resource (`{"type": "Request", "id": "GET /path"}`).
-pub fn record_unmatched_allow(
+pub(crate) fn record_unmatched_allow(
     audit: &Audit,
     snapshot: &Snapshot,
     token: &VerifiedToken,

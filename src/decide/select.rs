@@ -14,11 +14,11 @@ use crate::{
 };
 
 /// The action asked before a token is issued for another legal entity.
-pub const SELECT_ACTION: &str = "selectLegalEntity";
+pub(crate) const SELECT_ACTION: &str = "selectLegalEntity";
 
 /// A legal entity the customer may select, for a storefront's picker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Selectable {
+pub(crate) struct Selectable {
     /// Legal entity id.
     pub id: String,
     /// Display name, when the entity data has one.
@@ -30,7 +30,7 @@ pub struct Selectable {
 
 /// Asks the policies whether the decider's customer may select `target`. Anything that keeps the
 /// question from being asked is a deny with the reason.
-pub fn may_select(decider: &Decider<'_>, target: &LegalEntityId) -> Decision {
+pub(crate) fn may_select(decider: &Decider<'_>, target: &LegalEntityId) -> Decision {
     let check = Check {
         action: SELECT_ACTION.into(),
         resource: ResourceRef {
@@ -47,7 +47,7 @@ pub fn may_select(decider: &Decider<'_>, target: &LegalEntityId) -> Decision {
 
 /// Every legal entity in `assignments` (the decider's entity data) that the policies let the
 /// customer select, by id.
-pub fn selectable(decider: &Decider<'_>, assignments: &Assignments) -> Vec<Selectable> {
+pub(crate) fn selectable(decider: &Decider<'_>, assignments: &Assignments) -> Vec<Selectable> {
     let Some(le_type) = decider.snapshot().entity_type("LegalEntity") else {
         return Vec::new();
     };

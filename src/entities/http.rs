@@ -41,7 +41,7 @@ const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
 /// One legal entity as the customer-management service describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct LegalEntityRecord {
+pub(crate) struct LegalEntityRecord {
     /// Legal entity id.
     pub id: String,
     /// Display name.
@@ -66,7 +66,7 @@ struct Cached {
 
 /// Client of the customer-management service.
 #[derive(Debug)]
-pub struct HttpSource {
+pub(crate) struct HttpSource {
     url: String,
     timeout_ms: u64,
     ttl_secs: u64,
@@ -77,7 +77,7 @@ pub struct HttpSource {
 
 impl HttpSource {
     /// A client for `config.url`, which must contain `{customer}`.
-    pub fn new(config: &EntitiesConfig, clock: Arc<dyn Clock>) -> Result<Self, String> {
+    pub(crate) fn new(config: &EntitiesConfig, clock: Arc<dyn Clock>) -> Result<Self, String> {
         let url = config
             .url
             .clone()
@@ -110,7 +110,7 @@ impl HttpSource {
     }
 
     /// The URL asked for `customer`.
-    pub fn url_for(&self, customer: &CustomerId) -> String {
+    pub(crate) fn url_for(&self, customer: &CustomerId) -> String {
         let encoded = utf8_percent_encode(&customer.0, COMPONENT).to_string();
         self.url.replace("{customer}", &encoded)
     }
@@ -154,7 +154,10 @@ impl HttpSource {
     }
 
     /// The customer's records: from the cache while fresh, else from the service.
-    pub async fn records(&self, customer: &CustomerId) -> Result<Vec<LegalEntityRecord>, Error> {
+    pub(crate) async fn records(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Vec<LegalEntityRecord>, Error> {
         if self.ttl_secs == 0 {
             return self.fetch(customer).await;
         }

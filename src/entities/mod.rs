@@ -11,9 +11,9 @@ mod config;
 mod file;
 mod http;
 
-pub use config::{EntitiesConfig, EntitySourceKind};
+pub(crate) use config::{EntitiesConfig, EntitySourceKind};
 pub use file::FileSource;
-pub use http::{HttpSource, LegalEntityRecord};
+pub(crate) use http::HttpSource;
 
 use std::collections::HashMap;
 use std::fmt::Debug;

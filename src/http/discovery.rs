@@ -19,10 +19,10 @@ use crate::state::AppState;
 /// Where the authorization endpoint would be. legate has none of its own (customers log in at the
 /// identity provider); OpenID Connect Discovery requires the member, so the path answers every
 /// request with `unsupported_response_type`.
-pub const AUTHORIZE_PATH: &str = "/oauth2/authorize";
+pub(crate) const AUTHORIZE_PATH: &str = "/oauth2/authorize";
 
 /// `GET /.well-known/jwks.json`
-pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
         AppJson(state.issuer.keys().jwks()),
@@ -30,7 +30,7 @@ pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// The metadata both well-known documents answer.
-pub fn metadata(state: &AppState) -> Value {
+pub(crate) fn metadata(state: &AppState) -> Value {
     let base = &state.config.public_url;
     let auth_methods = state.issuer.clients().auth_methods();
     let algorithms: Vec<String> = state
@@ -64,16 +64,16 @@ pub fn metadata(state: &AppState) -> Value {
 }
 
 /// `GET|POST /oauth2/authorize`: 400 `unsupported_response_type`, always.
-pub async fn authorize() -> OAuthError {
+pub(crate) async fn authorize() -> OAuthError {
     OAuthError(ApiError::UnsupportedResponseType)
 }
 
 /// `GET /.well-known/openid-configuration`
-pub async fn openid_configuration(State(state): State<AppState>) -> AppJson<Value> {
+pub(crate) async fn openid_configuration(State(state): State<AppState>) -> AppJson<Value> {
     AppJson(metadata(&state))
 }
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414 §3)
-pub async fn authorization_server(State(state): State<AppState>) -> AppJson<Value> {
+pub(crate) async fn authorization_server(State(state): State<AppState>) -> AppJson<Value> {
     AppJson(metadata(&state))
 }

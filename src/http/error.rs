@@ -318,10 +318,10 @@ impl ApiError {
 
 /// The internal reason behind an error answer, for the logging middleware.
 #[derive(Debug, Clone)]
-pub struct LoggedError(pub String);
+pub(crate) struct LoggedError(pub String);
 
 /// Middleware: logs error answers once, and gives any error answer without a JSON body our shape.
-pub async fn ensure_json(req: Request, next: Next) -> Response {
+pub(crate) async fn ensure_json(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {

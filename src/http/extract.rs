@@ -13,10 +13,10 @@ use crate::{state::AppState, verify::VerifiedToken};
 
 /// The raw token from `Authorization: Bearer <token>` (scheme case-insensitive).
 #[derive(Debug)]
-pub struct Bearer(pub String);
+pub(crate) struct Bearer(pub String);
 
 /// Reads the bearer token; `Ok(None)` when there is no `Authorization` header or another scheme.
-pub fn bearer_token(parts: &Parts) -> Result<Option<String>, ApiError> {
+pub(crate) fn bearer_token(parts: &Parts) -> Result<Option<String>, ApiError> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -82,7 +82,7 @@ impl FromRequestParts<AppState> for Verified {
 }
 
 /// Verifies a raw token as [`Verified`] does, counting a rejection by its reason.
-pub async fn verify_token(state: &AppState, token: &str) -> Result<VerifiedToken, ApiError> {
+pub(crate) async fn verify_token(state: &AppState, token: &str) -> Result<VerifiedToken, ApiError> {
     state.verifier.verify(token).await.map_err(|e| {
         crate::verify::count_rejection(&e);
         ApiError::InvalidToken(e)
@@ -105,7 +105,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
 }
 
 /// Maps axum's JSON rejection onto our errors.
-pub fn json_rejection(rejection: JsonRejection) -> ApiError {
+pub(crate) fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,

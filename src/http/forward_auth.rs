@@ -34,11 +34,11 @@ use crate::{
 };
 
 /// The endpoint's path; anything after it is Envoy's original path.
-pub const PATH: &str = "/v1/forward-auth";
+pub(crate) const PATH: &str = "/v1/forward-auth";
 
 /// The body of an allow (the proxy reads only the status and headers).
 #[derive(Debug, Serialize)]
-pub struct ForwardAuthAnswer {
+pub(crate) struct ForwardAuthAnswer {
     decision: &'static str,
     /// The matching route (`GET /orders/{id}`), or `null` when unmatched requests are allowed.
     route: Option<String>,
@@ -49,7 +49,7 @@ pub struct ForwardAuthAnswer {
 }
 
 /// `ANY /v1/forward-auth` and `ANY /v1/forward-auth/{*path}`
-pub async fn forward_auth(
+pub(crate) async fn forward_auth(
     State(state): State<AppState>,
     req: Request,
 ) -> Result<Response, ApiError> {

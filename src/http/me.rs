@@ -18,14 +18,14 @@ use crate::{
 
 /// `{"customer_id", "legal_entity_id", "legal_entities": [{"id", "name"}]}`
 #[derive(Debug, Serialize)]
-pub struct MeAnswer {
+pub(crate) struct MeAnswer {
     customer_id: String,
     legal_entity_id: Option<String>,
     legal_entities: Vec<Selectable>,
 }
 
 /// `GET /v1/me`; 503 `entity_source_unavailable` when the source cannot answer.
-pub async fn me(
+pub(crate) async fn me(
     State(state): State<AppState>,
     Verified(token): Verified,
 ) -> Result<AppJson<MeAnswer>, ApiError> {

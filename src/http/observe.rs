@@ -19,7 +19,7 @@ use axum::{
 use tower_http::request_id::RequestId;
 
 /// The header carrying the request id, in and out.
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Longest caller-supplied request id kept; longer ones are replaced.
 const MAX_REQUEST_ID: usize = 128;
@@ -30,7 +30,7 @@ fn usable(v: &HeaderValue) -> bool {
 }
 
 /// Middleware: assigns the request id (caller's or a fresh UUID) and returns it on the response.
-pub async fn request_id(mut req: Request, next: Next) -> Response {
+pub(crate) async fn request_id(mut req: Request, next: Next) -> Response {
     let value = match req.headers().get(&X_REQUEST_ID) {
         Some(v) if usable(v) => v.clone(),
         _ => HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
@@ -46,7 +46,7 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
 }
 
 /// The trace span of one request: method, matched route and request id.
-pub fn span(req: &Request) -> tracing::Span {
+pub(crate) fn span(req: &Request) -> tracing::Span {
     let request_id = req
         .headers()
         .get(&X_REQUEST_ID)
@@ -81,7 +81,7 @@ fn method_label(m: &Method) -> &'static str {
 }
 
 /// Middleware: counts and times each request by method, matched route and status.
-pub async fn track(req: Request, next: Next) -> Response {
+pub(crate) async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(req.method());
     let route = route(&req).to_string();

@@ -15,7 +15,7 @@ use crate::{
 
 /// The plan with the token's principal and selected entity.
 #[derive(Debug, Serialize)]
-pub struct PlanAnswer {
+pub(crate) struct PlanAnswer {
     principal: String,
     legal_entity_id: Option<String>,
     #[serde(flatten)]
@@ -23,7 +23,7 @@ pub struct PlanAnswer {
 }
 
 /// `POST /v1/plan[?sql=false]`
-pub async fn plan(
+pub(crate) async fn plan(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     Verified(token): Verified,

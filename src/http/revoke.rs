@@ -17,7 +17,7 @@ use super::{
 use crate::state::AppState;
 
 /// `POST /oauth2/revoke`
-pub async fn revoke(
+pub(crate) async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,

@@ -251,7 +251,7 @@ fn key_algorithm(alg: Algorithm) -> KeyAlgorithm {
 }
 
 /// RFC 7638 thumbprint of a public JWK (`None` for shapes legate does not use).
-pub fn thumbprint(jwk: &Jwk) -> Option<String> {
+pub(crate) fn thumbprint(jwk: &Jwk) -> Option<String> {
     let ok = match &jwk.algorithm {
         AlgorithmParameters::EllipticCurve(ec) => ec.curve != EllipticCurve::Ed25519,
         AlgorithmParameters::OctetKeyPair(okp) => okp.curve == EllipticCurve::Ed25519,

@@ -7,20 +7,21 @@
 //! use-once state of refresh tokens, `keys` the signing keys, `clients` client authentication,
 //! `revoke` logout (RFC 7009) and `clock` the time.
 
-pub mod clients;
-pub mod keys;
+pub(crate) mod clients;
+pub(crate) mod keys;
 mod mint;
 mod refresh;
 mod revoke;
-pub mod rotation;
+pub(crate) mod rotation;
 
-pub use clients::{Client, ClientError, Clients, Credentials};
+pub(crate) use clients::{Client, ClientError, Clients, Credentials};
 
 pub use crate::shared::{Clock, ManualClock, SystemClock};
-pub use keys::{KeyError, KeyRing, SigningKey};
-pub use refresh::{Grant, RefreshRequest};
-pub use revoke::Revoked;
-pub use rotation::{MemoryStore, RedisStore, RotationStore, Standing, StoreError};
+pub(crate) use keys::KeyRing;
+pub use keys::SigningKey;
+pub(crate) use refresh::{Grant, RefreshRequest};
+pub(crate) use rotation::{MemoryStore, StoreError};
+pub use rotation::{RedisStore, RotationStore, Standing};
 
 use std::{
     collections::HashMap,
@@ -37,9 +38,9 @@ use crate::{
 };
 
 /// `typ` of legate's access tokens (RFC 9068).
-pub const ACCESS_TYP: &str = "at+jwt";
+pub(crate) const ACCESS_TYP: &str = "at+jwt";
 /// `typ` of legate's refresh tokens: never accepted where an access token is expected.
-pub const REFRESH_TYP: &str = "rt+jwt";
+pub(crate) const REFRESH_TYP: &str = "rt+jwt";
 
 /// A new token pair.
 #[derive(Debug, Clone)]

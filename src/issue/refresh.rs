@@ -131,7 +131,10 @@ impl Issuer {
         event.family = Some(family.clone());
 
         let session = Session {
-            extra: self.carry_over(&presented.token.claims, req.snapshot.customer_attrs().keys()),
+            extra: self.carry_over(
+                &presented.token.claims,
+                req.snapshot.customer_attrs().keys(),
+            ),
             customer: presented.token.customer,
             legal_entity: target.clone(),
             auth_time: presented.auth_time,

@@ -15,7 +15,7 @@
 mod answer;
 pub mod filter;
 mod scope;
-pub mod sql;
+pub(crate) mod sql;
 mod tpe;
 
 pub use answer::plan;

@@ -185,7 +185,7 @@ impl Writer<'_> {
 }
 
 /// A column name as a quoted PostgreSQL identifier: `"` doubled, so any text is one identifier.
-pub fn quote_ident(name: &str) -> String {
+pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

@@ -9,7 +9,7 @@ use super::Snapshot;
 use crate::decision::Decision;
 
 /// Decides `request` against `snapshot`, evaluating only the policies its scope can match (the
-/// snapshot's [`PolicyIndex`](super::PolicyIndex)).
+/// snapshot's `PolicyIndex`).
 pub fn evaluate(snapshot: &Snapshot, request: &Request, entities: &Entities) -> Decision {
     let outcome = snapshot
         .index

@@ -13,15 +13,13 @@ mod shape;
 mod watch;
 
 pub use evaluate::evaluate;
-pub use index::{Outcome, PolicyIndex, ALL_PREBUILT_UP_TO, PREBUILT_AT};
-pub use load::{
-    fingerprint, from_texts, load, load_settled, LoadError, Problem, CONFIGMAP_DATA_LINK,
-    ENTITIES_FILE, SCHEMA_FILE,
-};
+pub(crate) use index::PolicyIndex;
+pub use load::{fingerprint, from_texts, load, ENTITIES_FILE, SCHEMA_FILE};
+pub(crate) use load::{load_settled, LoadError, Problem, CONFIGMAP_DATA_LINK};
 pub(crate) use roles::own_context;
-pub use roles::{LEGAL_ENTITY_KEY, ROLES_KEY};
-pub use shape::{AttrType, Shape};
-pub use watch::{spawn_watcher, WatchHandle};
+pub(crate) use roles::{LEGAL_ENTITY_KEY, ROLES_KEY};
+pub(crate) use shape::{AttrType, Shape};
+pub use watch::spawn_watcher;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -97,42 +95,35 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-
     /// Namespace short type names resolve in.
     pub fn namespace(&self) -> &str {
         &self.namespace
     }
-
 
     /// The schema everything was validated against.
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
 
-
     /// The policies; each `PolicyId` is its `@id`.
     pub fn policies(&self) -> &PolicySet {
         &self.policies
     }
-
 
     /// Entity data from `entities.json` (assignments, legal entities and their segments).
     pub fn entities(&self) -> &Entities {
         &self.entities
     }
 
-
     /// Every policy with its file, sorted by id.
     pub fn files(&self) -> &Vec<PolicyInfo> {
         &self.files
     }
 
-
     /// Ids of `forbid` policies: an error in one of them denies the request.
     pub fn forbids(&self) -> &HashSet<PolicyId> {
         &self.forbids
     }
-
 
     /// Entity types the schema declares, by qualified name and, inside `namespace`, by short name
     /// (parsing a type name goes through Cedar's parser: too slow to do per request).
@@ -140,12 +131,10 @@ impl Snapshot {
         &self.entity_types
     }
 
-
     /// Actions the schema declares, by plain name (`viewOrder`).
     pub fn actions(&self) -> &HashMap<String, EntityUid> {
         &self.actions
     }
-
 
     /// For each action, its entity and the entities of the action groups it is in: a request's slice
     /// gets only its own action's, so `action in <group>` works without re-validating per request.
@@ -153,24 +142,20 @@ impl Snapshot {
         &self.action_entities
     }
 
-
     /// Attribute shapes by entity type, for the resource fast path.
     pub fn shapes(&self) -> &HashMap<EntityTypeName, Shape> {
         &self.shapes
     }
-
 
     /// Principal attributes that token claims of the same name fill.
     pub fn customer_attrs(&self) -> &HashMap<String, ClaimType> {
         &self.customer_attrs
     }
 
-
-    /// Actions whose context declares `roles: Set<String>`, which legate fills (see [`ROLES_KEY`]).
+    /// Actions whose context declares `roles: Set<String>`, which legate fills (see `ROLES_KEY`).
     pub fn role_actions(&self) -> &HashSet<EntityUid> {
         &self.role_actions
     }
-
 
     /// The (action, resource type, legal entity selected) combinations for which a request by a
     /// `Customer` whose context holds only legate's own keys fits the schema: such a request is
@@ -180,19 +165,17 @@ impl Snapshot {
         &self.fitting
     }
 
-
     /// SHA-256 over every file read, hex.
     pub fn hash(&self) -> &str {
         &self.hash
     }
-
 
     /// When this snapshot was built.
     pub fn loaded_at(&self) -> SystemTime {
         self.loaded_at
     }
 
-    /// Rebuilds [`Snapshot::index`] from [`Snapshot::policies`].
+    /// Rebuilds `Snapshot::index` from [`Snapshot::policies`].
     pub fn reindex(&mut self) {
         self.index = PolicyIndex::build(&self.policies);
     }

@@ -10,10 +10,10 @@ use cedar_policy::{Context, EntityUid, RestrictedExpression, SchemaFragment};
 use serde_json::Value;
 
 /// The context attribute legate fills with the roles held in the selected legal entity.
-pub const ROLES_KEY: &str = "roles";
+pub(crate) const ROLES_KEY: &str = "roles";
 
 /// The context key that carries the selected legal entity.
-pub const LEGAL_ENTITY_KEY: &str = "legalEntity";
+pub(crate) const LEGAL_ENTITY_KEY: &str = "legalEntity";
 
 /// The actions (of `actions`, by plain name) in `namespace` whose context declares
 /// `roles: Set<String>`.

@@ -79,7 +79,7 @@ impl Drop for WatchHandle {
 }
 
 /// Starts watching `store`'s directory; reloads it on every relevant change, on
-/// [`WatchHandle::reload_trigger`] and, when the content hash changed, every
+/// `WatchHandle::reload_trigger` and, when the content hash changed, every
 /// `check_every` (`policies.check_interval_secs`; `None` = no periodic check). `debounce` is how
 /// long a burst of file events may settle (`policies.debounce_ms`).
 pub fn spawn_watcher(

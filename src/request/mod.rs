@@ -15,9 +15,8 @@ mod extend;
 mod known;
 mod resource;
 
-pub use crate::policy::LEGAL_ENTITY_KEY;
-pub use known::Known;
-pub use resource::entity;
+pub(crate) use known::Known;
+pub(crate) use resource::entity;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -116,8 +115,10 @@ pub enum Error {
 
 /// Builds the Cedar request for `check` by `principal` against `snapshot`. The principal's parents and
 /// the legal entities' data come from `assignments`; `None` (the entity source could not answer)
-/// builds a principal with no parents, so no assignment-dependent permit applies.
-pub fn build(
+/// builds a principal with no parents, so no assignment-dependent permit applies. (Decisions go
+/// through a decider's [`Base`]; this builds one for a single check, for unit tests.)
+#[cfg(test)]
+pub(crate) fn build(
     snapshot: &Snapshot,
     principal: &Principal<'_>,
     assignments: Option<&Assignments>,
@@ -152,7 +153,7 @@ pub struct Base {
 }
 
 impl Base {
-    /// The shared part for `principal` (see [`build`]).
+    /// The shared part for `principal`: its entity, parents from `assignments`, claim attributes.
     pub fn new(
         snapshot: &Snapshot,
         principal: &Principal<'_>,

@@ -44,7 +44,7 @@ pub(super) fn build(
 /// A whole entity written the way checks write resources (short type names, `{"type", "id"}`
 /// references), read with the schema: entity data given outside the entity source, by
 /// `legate test` cases and `legate authorize --entities`.
-pub fn entity(
+pub(crate) fn entity(
     snapshot: &Snapshot,
     r: &ResourceRef,
     parents: &[(String, String)],

@@ -14,9 +14,9 @@ mod config;
 mod path;
 mod template;
 
-pub use config::{RouteConfig, RouteResource};
-pub use path::{segments, PathError};
-pub use template::{AttrTemplate, RenderError, Template, Values, CUSTOMER, LEGAL_ENTITY};
+pub use config::RouteConfig;
+pub use path::segments;
+pub(crate) use template::{AttrTemplate, RenderError, Template, Values, CUSTOMER, LEGAL_ENTITY};
 
 use axum::http::Method;
 

@@ -6,6 +6,7 @@ use axum::http::Method;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use proptest::prelude::*;
 
+use super::config::RouteResource;
 use super::oracle::normalise;
 use super::*;
 

@@ -9,9 +9,9 @@ use serde_json::{Map, Value};
 use crate::verify::{CustomerId, LegalEntityId};
 
 /// Placeholder filled with the token's customer.
-pub const CUSTOMER: &str = "customer";
+pub(crate) const CUSTOMER: &str = "customer";
 /// Placeholder filled with the token's selected legal entity.
-pub const LEGAL_ENTITY: &str = "legal_entity";
+pub(crate) const LEGAL_ENTITY: &str = "legal_entity";
 
 /// Why a template could not be rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,7 +23,7 @@ pub enum RenderError {
 
 /// What a template is filled from.
 #[derive(Debug, Clone, Copy)]
-pub struct Values<'a> {
+pub(crate) struct Values<'a> {
     /// Path parameters, in the order the pattern names them.
     pub params: &'a [String],
     /// The token's customer.
@@ -42,11 +42,11 @@ enum Piece {
 
 /// A parsed string template.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template(Vec<Piece>);
+pub(crate) struct Template(Vec<Piece>);
 
 impl Template {
     /// Parses `text`; `params` are the route's path parameter names.
-    pub fn parse(text: &str, params: &[String]) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str, params: &[String]) -> Result<Self, String> {
         let mut pieces = Vec::new();
         let mut literal = String::new();
         let mut chars = text.chars().peekable();
@@ -101,7 +101,7 @@ impl Template {
     }
 
     /// Fills the placeholders.
-    pub fn render(&self, v: Values<'_>) -> Result<String, RenderError> {
+    pub(crate) fn render(&self, v: Values<'_>) -> Result<String, RenderError> {
         let mut out = String::new();
         for p in &self.0 {
             match p {
@@ -118,7 +118,7 @@ impl Template {
     }
 
     /// Whether the template renders to the empty string whatever the values (e.g. `""`).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
@@ -135,7 +135,7 @@ fn known(params: &[String]) -> String {
 
 /// A route's fixed attributes: Cedar JSON values whose strings are templates.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AttrTemplate {
+pub(crate) enum AttrTemplate {
     /// A string template.
     Text(Template),
     /// A number or boolean, used as is.
@@ -148,7 +148,7 @@ pub enum AttrTemplate {
 
 impl AttrTemplate {
     /// Reads a TOML table of attributes. Floats and datetimes have no Cedar JSON form and are refused.
-    pub fn parse_table(table: &toml::Table, params: &[String]) -> Result<Self, String> {
+    pub(crate) fn parse_table(table: &toml::Table, params: &[String]) -> Result<Self, String> {
         table
             .iter()
             .map(|(k, v)| Ok((k.clone(), Self::parse(v, params)?)))
@@ -182,7 +182,7 @@ impl AttrTemplate {
     }
 
     /// Fills the placeholders.
-    pub fn render(&self, v: Values<'_>) -> Result<Value, RenderError> {
+    pub(crate) fn render(&self, v: Values<'_>) -> Result<Value, RenderError> {
         Ok(match self {
             AttrTemplate::Text(t) => Value::String(t.render(v)?),
             AttrTemplate::Fixed(x) => x.clone(),

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::RouteResource;
+use super::config::RouteResource;
 use super::*;
 
 fn route(method: &str, path: &str, action: &str, kind: &str, id: &str) -> RouteConfig {

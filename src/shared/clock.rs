@@ -60,7 +60,7 @@ impl Clock for ManualClock {
 }
 
 /// Formats a time as RFC 3339 UTC with seconds.
-pub fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     let secs = t
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())

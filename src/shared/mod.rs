@@ -3,14 +3,15 @@
 
 mod clock;
 
-pub use clock::{rfc3339, Clock, ManualClock, SystemClock};
+pub(crate) use clock::rfc3339;
+pub use clock::{Clock, ManualClock, SystemClock};
 
 use std::{future::Future, pin::Pin};
 
 /// An error's text with its cause chain, on one line (`outer: cause: root`), each cause added
 /// only when the text so far does not already say it. Cedar's errors often name what failed only
 /// in their causes.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {
@@ -24,4 +25,4 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// A boxed future, for the async methods of `dyn` traits (entity source, rotation store).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -15,7 +15,7 @@ use crate::{
 
 /// What is asked: the token's claims, the check, and entities added to the entity data.
 #[derive(Debug, Clone)]
-pub struct Question {
+pub(crate) struct Question {
     /// The claims standing in for a verified token.
     pub claims: Map<String, Value>,
     /// The check, as in a `/v1/authorize` body.
@@ -26,7 +26,7 @@ pub struct Question {
 
 /// The answer: who asked and the decision.
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// The token the claims stand for.
     pub token: VerifiedToken,
     /// The decision.
@@ -35,7 +35,7 @@ pub struct Answer {
 
 /// Why a question could not be decided.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// The claims or the entities are not usable.
     #[error("{0}")]
     Input(String),
@@ -45,7 +45,11 @@ pub enum Error {
 }
 
 /// Decides `question` against `snapshot`.
-pub fn ask(snapshot: &Arc<Snapshot>, names: &ClaimNames, q: &Question) -> Result<Answer, Error> {
+pub(crate) fn ask(
+    snapshot: &Arc<Snapshot>,
+    names: &ClaimNames,
+    q: &Question,
+) -> Result<Answer, Error> {
     let snapshot = with_entities(snapshot, &q.entities).map_err(Error::Input)?;
     let token = token(&q.claims, names).map_err(Error::Input)?;
     let decision = decide(snapshot, &token, &q.check)?;
@@ -54,7 +58,7 @@ pub fn ask(snapshot: &Arc<Snapshot>, names: &ClaimNames, q: &Question) -> Result
 
 impl Answer {
     /// The answer as `/v1/authorize` gives it.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let mut answer = serde_json::to_value(&self.decision).unwrap_or_default();
         answer["principal"] = json!(self.token.customer.0);
         answer["legal_entity_id"] = json!(self.token.legal_entity.as_ref().map(|l| &l.0));
@@ -62,7 +66,7 @@ impl Answer {
     }
 
     /// The answer for a person: the decision, who, what decided it and any errors, one per line.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let d = &self.decision;
         let legal_entity = self
             .token

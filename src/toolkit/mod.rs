@@ -6,9 +6,9 @@
 //! decided by the one decision path ([`decide`], the file entity source's assignments). [`suite`]
 //! runs test files of named cases; [`authorize`] answers one question.
 
-pub mod authorize;
-pub mod plan;
-pub mod suite;
+pub(crate) mod authorize;
+pub(crate) mod plan;
+pub(crate) mod suite;
 
 use std::sync::Arc;
 
@@ -25,7 +25,8 @@ use crate::{
     verify::{self, ClaimNames, VerifiedToken},
 };
 
-pub use suite::{read_suite, run_dir, Error, Expect, Failure, Report, SuiteFile, TESTS_DIR};
+pub use suite::{read_suite, Expect};
+pub(crate) use suite::{run_dir, Error};
 
 /// The issuer hand-written claims are attributed to when they name none.
 const TEST_ISSUER: &str = "legate-test";
@@ -77,7 +78,7 @@ pub fn token(claims: &Map<String, Value>, names: &ClaimNames) -> Result<Verified
 
 /// Decides `check` for `token` against `snapshot`, with the assignments the file entity source
 /// finds in the snapshot's entity data. Nothing is recorded.
-pub fn decide(
+pub(crate) fn decide(
     snapshot: Arc<Snapshot>,
     token: &VerifiedToken,
     check: &Check,
@@ -88,7 +89,7 @@ pub fn decide(
 
 /// `snapshot` with `specs` added to its entity data (an entity with the same uid is replaced);
 /// the same snapshot when there is nothing to add.
-pub fn with_entities(
+pub(crate) fn with_entities(
     snapshot: &Arc<Snapshot>,
     specs: &[EntitySpec],
 ) -> Result<Arc<Snapshot>, String> {

@@ -16,7 +16,7 @@ use crate::{
 
 /// Why a plan could not be made.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// The claims are not usable.
     #[error("{0}")]
     Claims(String),
@@ -26,7 +26,7 @@ pub enum Error {
 }
 
 /// Plans `action` on `type_name` for a token with `claims`; the answer as `/v1/plan` gives it.
-pub fn ask(
+pub(crate) fn ask(
     snapshot: &Arc<Snapshot>,
     names: &ClaimNames,
     claims: &Map<String, Value>,

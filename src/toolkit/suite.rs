@@ -45,7 +45,7 @@ use crate::{
 };
 
 /// The directory under the policy directory that holds suite files.
-pub const TESTS_DIR: &str = "tests";
+pub(crate) const TESTS_DIR: &str = "tests";
 
 /// One suite file.
 #[derive(Debug, Deserialize)]
@@ -97,7 +97,7 @@ pub enum Expect {
 
 /// A case that did not get what it expected, or a file that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// The suite file, relative to the policy directory.
     pub file: String,
     /// The case's name; `None` when the whole file failed.
@@ -117,7 +117,7 @@ impl fmt::Display for Failure {
 
 /// What a run found.
 #[derive(Debug, Default)]
-pub struct Report {
+pub(crate) struct Report {
     /// `file: name` of every case that passed, in order.
     pub passed: Vec<String>,
     /// Every failure, in order.
@@ -126,7 +126,7 @@ pub struct Report {
 
 /// Why no case could run at all.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// The policy set itself does not load.
     #[error("the policies do not load:\n{0}")]
     Policies(#[from] LoadError),
@@ -136,7 +136,7 @@ pub enum Error {
 }
 
 /// Loads the policy directory `dir` and runs every suite file in `dir/tests/`.
-pub fn run_dir(dir: &Path, namespace: &str, names: &ClaimNames) -> Result<Report, Error> {
+pub(crate) fn run_dir(dir: &Path, namespace: &str, names: &ClaimNames) -> Result<Report, Error> {
     let snapshot = Arc::new(policy::load(dir, namespace)?);
     let tests = dir.join(TESTS_DIR);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&tests)
@@ -187,7 +187,7 @@ pub fn read_suite(path: &Path) -> Result<SuiteFile, String> {
 }
 
 /// Runs one suite's cases against `snapshot`, adding to `report`.
-pub fn run_suite(
+pub(crate) fn run_suite(
     snapshot: &Arc<Snapshot>,
     names: &ClaimNames,
     file: &str,

@@ -1,6 +1,6 @@
 //! Suite files against the shipped policies: passes, wrong expectations, entity overrides, formats.
 
-use super::suite::{read_suite, run_suite};
+use super::suite::{read_suite, run_suite, Report, SuiteFile};
 use super::*;
 
 fn snapshot() -> Arc<Snapshot> {

@@ -30,12 +30,12 @@ impl fmt::Display for LegalEntityId {
 }
 
 /// The claim naming an access or refresh token's family (OpenID's session id claim).
-pub const FAMILY_CLAIM: &str = "sid";
+pub(crate) const FAMILY_CLAIM: &str = "sid";
 
 /// Claims legate sets itself in the tokens it issues; never copied from a presented token, and
 /// never the name of `claims.legal_entity` (nor of `claims.customer`, except `sub`, which carries
 /// the same value), or an issued token would say two things in one claim.
-pub const RESERVED_CLAIMS: &[&str] = &[
+pub(crate) const RESERVED_CLAIMS: &[&str] = &[
     "iss",
     "sub",
     "aud",

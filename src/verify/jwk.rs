@@ -160,7 +160,7 @@ impl VerifyKey {
 /// Parses a JWKS document, skipping (not failing on) keys legate cannot or must not use. Of the
 /// usable keys, a single one may lack `kid`; with several, each needs its own `kid` or the document
 /// is refused ([`JwksError::AmbiguousKids`]) rather than letting the last of a `kid` win.
-pub fn parse_jwks(text: &str, origin: &str) -> Result<Vec<VerifyKey>, JwksError> {
+pub(crate) fn parse_jwks(text: &str, origin: &str) -> Result<Vec<VerifyKey>, JwksError> {
     let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| JwksError::Parse {
         origin: origin.to_string(),
         reason: e.to_string(),

@@ -11,12 +11,12 @@ mod jwk;
 mod jwks;
 mod trust;
 
-pub use claims::{
-    ClaimNames, CustomerId, LegalEntityId, VerifiedToken, FAMILY_CLAIM, RESERVED_CLAIMS,
-};
-pub use jwk::{parse_jwks, JwksError, VerifyKey};
+pub use claims::{ClaimNames, CustomerId, LegalEntityId, VerifiedToken};
+pub(crate) use claims::{FAMILY_CLAIM, RESERVED_CLAIMS};
+pub use jwk::VerifyKey;
 pub use jwks::{KeySet, KeySource};
-pub use trust::{Revocation, TrustedIssuer};
+pub(crate) use trust::Revocation;
+pub use trust::TrustedIssuer;
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -108,7 +108,7 @@ impl Error {
 
 /// Counts a refused token in `legate_token_rejections_total` under its [`Error::reason`]; every
 /// path that verifies a presented token (bearer, forward-auth, refresh/exchange) calls it.
-pub fn count_rejection(e: &Error) {
+pub(crate) fn count_rejection(e: &Error) {
     metrics::counter!("legate_token_rejections_total", "reason" => e.reason()).increment(1);
 }
 

@@ -17,7 +17,7 @@ use aws_lc_rs::{
     rsa::{KeyPair as RsaKeyPair, KeySize},
     signature::{EcdsaKeyPair, Ed25519KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING},
 };
-use legate::{app, config::Config, issue::SigningKey};
+use legate::testing::{app, config::Config, issue::SigningKey};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -157,13 +157,17 @@ impl TestApp {
 
     /// An app whose config `edit` may change first.
     pub async fn spawn_with(edit: impl FnOnce(&mut toml::Table)) -> Self {
-        Self::spawn_with_clock(edit, std::sync::Arc::new(legate::issue::SystemClock)).await
+        Self::spawn_with_clock(
+            edit,
+            std::sync::Arc::new(legate::testing::issue::SystemClock),
+        )
+        .await
     }
 
     /// An app whose config `edit` may change first, telling time by `clock`.
     pub async fn spawn_with_clock(
         edit: impl FnOnce(&mut toml::Table),
-        clock: std::sync::Arc<dyn legate::issue::Clock>,
+        clock: std::sync::Arc<dyn legate::testing::issue::Clock>,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let keys = Keys::generate();

@@ -25,30 +25,26 @@ struct Family {
 /// `.await` inside, so a blocking lock is cheaper than tokio's and cannot be held across a yield
 /// (`clippy::await_holding_lock` guards that). Contention is bounded by refresh traffic, which is low.
 #[derive(Debug)]
-pub struct MemoryStore {
+pub(crate) struct MemoryStore {
     families: Mutex<HashMap<String, Family>>,
     clock: Arc<dyn Clock>,
     starts: AtomicU64,
 }
 
 impl MemoryStore {
+    /// Families held (expired ones included until the next sweep).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
     /// An empty store judging expiry with `clock`.
-    pub fn new(clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
             families: Mutex::new(HashMap::new()),
             clock,
             starts: AtomicU64::new(0),
         }
-    }
-
-    /// Families held (expired ones included until the next sweep).
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether no family is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Family>> {

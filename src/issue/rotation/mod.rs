@@ -16,7 +16,7 @@ mod memory;
 mod redis;
 mod sentinel;
 
-pub use memory::MemoryStore;
+pub(crate) use memory::MemoryStore;
 pub use redis::RedisStore;
 
 use std::{fmt::Debug, sync::Arc};
@@ -28,7 +28,7 @@ use crate::{
     verify::{self, Revocation},
 };
 
-pub use crate::verify::FAMILY_CLAIM;
+pub(crate) use crate::verify::FAMILY_CLAIM;
 
 /// Where one refresh token stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +77,7 @@ pub trait RotationStore: Debug + Send + Sync {
 /// expired or unknown is refused, and so is one without `sid` (every access token legate's token
 /// endpoints issue has one; a token without could never be revoked).
 #[derive(Debug)]
-pub struct FamilyCheck(pub Arc<dyn RotationStore>);
+pub(crate) struct FamilyCheck(pub Arc<dyn RotationStore>);
 
 impl Revocation for FamilyCheck {
     fn check<'a>(

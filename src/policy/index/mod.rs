@@ -35,15 +35,15 @@ use cedar_policy::{
 };
 
 /// A set split into at most this many buckets has a `PolicySet` for every bucket.
-pub const ALL_PREBUILT_UP_TO: usize = 64;
+pub(crate) const ALL_PREBUILT_UP_TO: usize = 64;
 
 /// In a set split into more buckets, buckets with fewer policies than this get no `PolicySet` of
 /// their own.
-pub const PREBUILT_AT: usize = 4;
+pub(crate) const PREBUILT_AT: usize = 4;
 
 /// What one evaluation decided, in a form both the index and a plain `is_authorized` give.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Cedar's decision (before legate's "an erroring forbid denies" rule).
     pub decision: Decision,
     /// The determining policies, sorted.
@@ -54,7 +54,8 @@ pub struct Outcome {
 
 impl Outcome {
     /// The outcome of one plain `is_authorized` call.
-    pub fn from_response(response: &Response) -> Self {
+    #[cfg(test)]
+    pub(crate) fn from_response(response: &Response) -> Self {
         let mut out = Self {
             decision: response.decision(),
             reasons: response.diagnostics().reason().cloned().collect(),
@@ -76,7 +77,7 @@ fn push_errors(into: &mut Vec<(PolicyId, String)>, response: &Response) {
 
 /// The snapshot's policies, bucketed by scope.
 #[derive(Debug, Clone, Default)]
-pub struct PolicyIndex {
+pub(crate) struct PolicyIndex {
     buckets: Vec<Bucket>,
     principal: HashMap<EntityUid, usize>,
     resource: HashMap<EntityUid, usize>,
@@ -136,13 +137,17 @@ fn key(policy: &Policy) -> Key {
 
 impl PolicyIndex {
     /// Buckets `set` by scope.
-    pub fn build(set: &PolicySet) -> Self {
+    pub(crate) fn build(set: &PolicySet) -> Self {
         Self::build_with(set, ALL_PREBUILT_UP_TO, PREBUILT_AT)
     }
 
     /// [`PolicyIndex::build`]: when `set` makes more than `all_prebuilt_up_to` buckets, buckets of
     /// fewer than `prebuilt_at` policies are kept without a `PolicySet` of their own.
-    pub fn build_with(set: &PolicySet, all_prebuilt_up_to: usize, prebuilt_at: usize) -> Self {
+    pub(crate) fn build_with(
+        set: &PolicySet,
+        all_prebuilt_up_to: usize,
+        prebuilt_at: usize,
+    ) -> Self {
         let mut index = Self::default();
         let count = set.policies().count();
         let mut slots: HashMap<Key, usize> = HashMap::new();
@@ -187,12 +192,14 @@ impl PolicyIndex {
     }
 
     /// How many buckets the set was split into.
-    pub fn buckets(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn buckets(&self) -> usize {
         self.buckets.len()
     }
 
     /// How many of them have a `PolicySet` of their own.
-    pub fn prebuilt(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn prebuilt(&self) -> usize {
         self.buckets
             .iter()
             .filter(|b| matches!(b, Bucket::Set(_)))
@@ -226,7 +233,7 @@ impl PolicyIndex {
 
     /// Decides `request` by evaluating only the buckets it can match, combined by Cedar's rules.
     /// `all` is the set the index was built from (the small buckets' policies are taken from it).
-    pub fn is_authorized(
+    pub(crate) fn is_authorized(
         &self,
         all: &PolicySet,
         request: &Request,

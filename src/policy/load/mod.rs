@@ -15,7 +15,7 @@ mod index;
 mod parse;
 mod read;
 
-pub use diagnostics::{LoadError, Problem};
+pub(crate) use diagnostics::{LoadError, Problem};
 
 use std::path::Path;
 
@@ -26,7 +26,7 @@ pub const SCHEMA_FILE: &str = "schema.cedarschema";
 /// The entity data file's name at the top of the policy directory.
 pub const ENTITIES_FILE: &str = "entities.json";
 /// The Kubernetes ConfigMap link that is swapped atomically to publish a new version.
-pub const CONFIGMAP_DATA_LINK: &str = "..data";
+pub(crate) const CONFIGMAP_DATA_LINK: &str = "..data";
 const MAX_DEPTH: usize = 16;
 /// How often [`load_settled`] reads when a ConfigMap swap raced with the read.
 const SETTLE_ATTEMPTS: usize = 10;
@@ -85,7 +85,7 @@ fn finish(
 
 /// [`load`], read again while a Kubernetes ConfigMap swap (the `..data` link re-pointed) raced with
 /// the read, so a snapshot never mixes files of two versions.
-pub fn load_settled(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
+pub(crate) fn load_settled(dir: &Path, namespace: &str) -> Result<Snapshot, LoadError> {
     let data_target = || std::fs::read_link(dir.join(CONFIGMAP_DATA_LINK)).ok();
     for _ in 0..SETTLE_ATTEMPTS {
         let before = data_target();
