@@ -1,0 +1,152 @@
+//! Graceful shutdown of the real binary: on SIGTERM legate stops accepting, lets in-flight requests
+//! finish, and exits 0; a request that outlives `shutdown.grace_secs` does not keep it alive.
+//!
+//! The in-flight request is held open by sending its body slowly over a raw `TcpStream`.
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    thread,
+    time::{Duration, Instant},
+};
+
+use crate::common::{self, claims, order, process::LegateProcess, sign, Keys};
+
+/// A `legate serve` process (killed if the test ends early) with its identity provider's keys.
+struct Legate {
+    process: LegateProcess,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+    keys: Keys,
+}
+
+impl Legate {
+    fn start(grace_secs: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Keys::generate();
+        common::copy_policies(&dir.path().join("policies"));
+        std::fs::write(dir.path().join("idp-jwks.json"), keys.jwks().to_string()).unwrap();
+        let dev_key =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/keys/legate-dev.pem");
+        std::fs::copy(dev_key, dir.path().join("legate.pem")).unwrap();
+        let mut table = common::base_config(dir.path(), "127.0.0.1:0".parse().unwrap());
+        table.remove("public_url");
+        let log = table["log"].as_table_mut().unwrap();
+        log.insert("format".into(), "json".into());
+        log.insert("level".into(), "info".into());
+        let mut shutdown = toml::Table::new();
+        shutdown.insert("grace_secs".into(), (grace_secs as i64).into());
+        table.insert("shutdown".into(), shutdown.into());
+        let config = dir.path().join("legate.toml");
+        std::fs::write(&config, table.to_string()).unwrap();
+
+        let mut cmd = common::process::legate();
+        cmd.args(["serve", "--config", config.to_str().unwrap()]);
+        let process = LegateProcess::start(cmd);
+        Self {
+            addr: process.addr,
+            process,
+            _dir: dir,
+            keys,
+        }
+    }
+
+    /// Starts `POST /v1/authorize` and sends all but the last `held` bytes of the body.
+    fn start_request(&self, held: usize) -> (TcpStream, Vec<u8>) {
+        let token = sign(&self.keys.ed, &claims("C-1", Some("LE-1")));
+        let body = order("O-1", "C-2", Some("LE-1")).to_string().into_bytes();
+        let head = format!(
+            "POST /v1/authorize HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        );
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        let split = body.len() - held;
+        s.write_all(&body[..split]).unwrap();
+        s.flush().unwrap();
+        (s, body[split..].to_vec())
+    }
+}
+
+/// Reads one HTTP response (headers and a `Content-Length` body) from `s`.
+fn read_response(s: &mut TcpStream) -> (String, serde_json::Value) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "connection closed early");
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .expect("content-length");
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    (head, serde_json::from_slice(&body).unwrap())
+}
+
+#[test]
+fn sigterm_stops_accepting_lets_in_flight_requests_finish_and_exits_0() {
+    let mut legate = Legate::start(10);
+    let (mut first, rest_1) = legate.start_request(10);
+    let (mut second, rest_2) = legate.start_request(1);
+    thread::sleep(Duration::from_millis(100));
+
+    legate.process.signal("TERM");
+    legate
+        .process
+        .wait_for_message("SIGTERM received, shutting down");
+
+    // New connections are refused once the listener is closed.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match TcpStream::connect_timeout(&legate.addr, Duration::from_millis(200)) {
+            Err(_) => break,
+            Ok(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+            Ok(_) => panic!("legate still accepts connections after SIGTERM"),
+        }
+    }
+    // ...but the process waits for the two requests still being sent.
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        legate.process.child.try_wait().unwrap().is_none(),
+        "exited early"
+    );
+
+    for (s, rest) in [(&mut first, rest_1), (&mut second, rest_2)] {
+        s.write_all(&rest).unwrap();
+        let (head, body) = read_response(s);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(body["decision"], "allow", "{body}");
+        assert_eq!(body["policies"], serde_json::json!(["entity-orders"]));
+    }
+    let status = legate.process.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_request_that_outlives_the_grace_period_does_not_keep_legate_alive() {
+    let mut legate = Legate::start(1);
+    let (_held, _) = legate.start_request(5);
+    thread::sleep(Duration::from_millis(100));
+    let sent = Instant::now();
+    legate.process.signal("TERM");
+    let status = legate.process.wait_exit(Duration::from_secs(8));
+    let took = sent.elapsed();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        took >= Duration::from_millis(900),
+        "exited after {took:?}, before the grace period"
+    );
+    legate
+        .process
+        .wait_for_message("in-flight requests did not finish within the grace period");
+}
