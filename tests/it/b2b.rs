@@ -9,7 +9,7 @@ use std::{net::SocketAddr, path::Path};
 
 use crate::common::{
     claims,
-    process::{legate, LegateProcess},
+    process::{self, legate, LegateProcess},
     sign, Keys, AUD, IDP,
 };
 use axum::{extract::Path as UrlPath, routing::get, Json, Router};
@@ -343,15 +343,8 @@ async fn roles_come_from_the_service_and_bad_roles_fail_closed() {
 
 #[tokio::test]
 async fn the_packs_own_config_starts_and_serves_the_pack() {
-    let mut cmd = legate();
-    cmd.args([
-        "--config",
-        "examples/b2b/legate.toml",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .env("LEGATE_LOG__DECISIONS", "off");
+    let mut cmd = process::serve("examples/b2b/legate.toml");
+    cmd.env("LEGATE_LOG__DECISIONS", "off");
     let server = LegateProcess::start(cmd);
     let http = reqwest::Client::new();
     let ready = http

@@ -2,7 +2,7 @@
 
 use std::{path::Path, time::Duration};
 
-use crate::common::process::{legate, LegateProcess};
+use crate::common::process::{legate, serve, succeeded, LegateProcess};
 
 #[test]
 fn a_bad_config_exits_non_zero_listing_every_problem() {
@@ -87,28 +87,23 @@ fn env_overrides_reach_the_server_config() {
 
 #[test]
 fn token_mints_a_dev_token_that_the_dev_jwks_verifies() {
-    let out = legate()
-        .args([
-            "--config",
-            "examples/legate.toml",
-            "token",
-            "--key",
-            "examples/keys/idp-dev-private.pem",
-        ])
-        .args([
-            "--sub",
-            "C-1",
-            "--legal-entity",
-            "LE-2",
-            "--claim",
-            "email=ann@example.com",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        legate()
+            .args([
+                "--config",
+                "examples/legate.toml",
+                "token",
+                "--key",
+                "examples/keys/idp-dev-private.pem",
+            ])
+            .args([
+                "--sub",
+                "C-1",
+                "--legal-entity",
+                "LE-2",
+                "--claim",
+                "email=ann@example.com",
+            ]),
     );
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let header = jsonwebtoken::decode_header(&token).unwrap();
@@ -128,15 +123,8 @@ fn token_mints_a_dev_token_that_the_dev_jwks_verifies() {
 
 #[test]
 fn the_server_never_logs_a_token_and_stops_cleanly_on_sigterm() {
-    let mut cmd = legate();
-    cmd.args([
-        "--config",
-        "examples/legate.toml",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .env("LEGATE_LOG", "debug");
+    let mut cmd = serve("examples/legate.toml");
+    cmd.env("LEGATE_LOG", "debug");
     let mut server = LegateProcess::start(cmd);
     let addr = server.addr;
 

@@ -8,7 +8,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::common::{self, claims, order, process::LegateProcess, sign, Keys};
+use crate::common::{
+    claims, order,
+    process::{self, ServeDir},
+    sign,
+};
 use serde_json::{json, Value};
 
 /// Batches of 1,000 checks sent while the log is stuck: 12,000 lines, more than the pipe (64 KiB)
@@ -35,13 +39,8 @@ fn dropped(metrics: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decision_log_that_stops_reading_blocks_no_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = Keys::generate();
-    common::copy_policies(&dir.path().join("policies"));
-    std::fs::write(dir.path().join("idp-jwks.json"), keys.jwks().to_string()).unwrap();
-    let dev_key = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/keys/legate-dev.pem");
-    std::fs::copy(dev_key, dir.path().join("legate.pem")).unwrap();
-    let fifo = dir.path().join("decisions.fifo");
+    let dir = ServeDir::new();
+    let fifo = dir.dir.path().join("decisions.fifo");
     mkfifo(&fifo);
     // Held open for reading (read+write, so opening does not wait for a writer) and never read.
     let _stuck_reader = std::fs::OpenOptions::new()
@@ -50,23 +49,18 @@ async fn a_decision_log_that_stops_reading_blocks_no_request() {
         .open(&fifo)
         .unwrap();
 
-    let mut table = common::base_config(dir.path(), "127.0.0.1:0".parse().unwrap());
-    table.remove("public_url");
-    let log = table["log"].as_table_mut().unwrap();
-    log.insert("decisions".into(), fifo.to_str().unwrap().into());
-    log.insert("allow_sample_rate".into(), 1.0.into());
-    let config = dir.path().join("legate.toml");
-    std::fs::write(&config, table.to_string()).unwrap();
-    let mut cmd = common::process::legate();
-    cmd.args(["serve", "--config", config.to_str().unwrap()]);
-    let legate = LegateProcess::start(cmd);
+    let legate = dir.start(|t| {
+        let log = t["log"].as_table_mut().unwrap();
+        log.insert("decisions".into(), fifo.to_str().unwrap().into());
+        log.insert("allow_sample_rate".into(), 1.0.into());
+    });
     let base = legate.base();
 
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();
-    let token = sign(&keys.ed, &claims("C-1", Some("LE-1")));
+    let token = sign(&dir.idp.ed, &claims("C-1", Some("LE-1")));
     let checks: Vec<Value> = (0..1000)
         .map(|i| order(&format!("O-{i}"), "C-2", None))
         .collect();
@@ -101,14 +95,7 @@ async fn a_decision_log_that_stops_reading_blocks_no_request() {
     assert_eq!(body["decision"], "allow", "{body}");
     assert!(started.elapsed() < Duration::from_secs(2));
 
-    let metrics = quick
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = process::metrics(&base).await;
     assert!(
         dropped(&metrics) > 0.0,
         "dropped lines are counted:\n{metrics}"

@@ -7,20 +7,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::common::process::{legate, LegateProcess};
+use crate::common::process::{serve, LegateProcess};
 
 #[test]
 fn the_demo_tells_the_whole_story_against_a_running_legate() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let mut cmd = legate();
-    cmd.args([
-        "--config",
-        "examples/legate.toml",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .env("LEGATE_LOG__DECISIONS", "off");
+    let mut cmd = serve("examples/legate.toml");
+    cmd.env("LEGATE_LOG__DECISIONS", "off");
     let server = LegateProcess::start(cmd);
     let addr = server.addr;
 

@@ -8,7 +8,7 @@ use std::{
     process::{Command, Output},
 };
 
-use crate::common::process::{legate, LegateProcess};
+use crate::common::process::{legate, serve, LegateProcess};
 
 /// What Kubernetes sets for `Service/legate` with port 8181 (`enableServiceLinks`, the default).
 const SERVICE_LINKS: &[(&str, &str)] = &[
@@ -44,14 +44,7 @@ fn run(args: &[&str]) -> Output {
 
 #[test]
 fn serve_starts_with_kubernetes_service_link_variables_and_warns_once_each() {
-    let mut cmd = with_service_links(legate());
-    cmd.args([
-        "--config",
-        "examples/legate.toml",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let cmd = with_service_links(serve("examples/legate.toml"));
     let legate = LegateProcess::start(cmd);
     let mut s = std::net::TcpStream::connect(legate.addr).unwrap();
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: legate\r\nConnection: close\r\n\r\n")

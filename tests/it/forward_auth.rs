@@ -2,7 +2,7 @@
 //! send, with the `[[routes]]` of `examples/legate.toml`; cookie tokens; unmatched allow/deny; and
 //! the paths and header combinations that must never be allowed.
 
-use crate::common::{self, TestApp};
+use crate::common::{self, process, TestApp};
 use reqwest::{header::HeaderMap, Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -270,15 +270,7 @@ async fn unmatched_requests_are_denied_by_default_and_allowed_when_configured() 
 
 /// `legate_decisions_total{action="unmatched", decision="allow"}` on the app's `/metrics`.
 async fn unmatched_allows_counted(app: &TestApp) -> f64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = process::metrics(&app.base).await;
     text.lines()
         .filter(|l| l.starts_with("legate_decisions_total{"))
         .filter(|l| l.contains("action=\"unmatched\"") && l.contains("decision=\"allow\""))

@@ -9,9 +9,8 @@ use std::{
     process::Command,
 };
 
-use crate::proxies::{
-    check_proxy, free_port, installed, venv_tool, version_line, Legate, Process, Upstream,
-};
+use crate::common::free_port;
+use crate::proxies::{check_proxy, installed, venv_tool, version_line, Legate, Process, Upstream};
 
 const DEBIAN_CADDY: &str = "/usr/bin/caddy";
 

@@ -4,7 +4,8 @@
 
 use std::{net::SocketAddr, process::Command};
 
-use crate::proxies::{check_proxy, free_port, installed, Legate, Process, Upstream};
+use crate::common::free_port;
+use crate::proxies::{check_proxy, installed, Legate, Process, Upstream};
 
 const NGINX: &str = "/usr/sbin/nginx";
 

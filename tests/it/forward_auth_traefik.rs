@@ -6,8 +6,9 @@
 
 use std::{net::SocketAddr, path::Path, process::Command};
 
+use crate::common::free_port;
 use crate::proxies::{
-    check_proxy, free_port, venv_tool, version_line, wait_until_routed, Legate, Process, Upstream,
+    check_proxy, venv_tool, version_line, wait_until_routed, Legate, Process, Upstream,
 };
 
 /// `examples/traefik.yml` listening on `listen` and reading `dynamic`. Every default must be found

@@ -15,7 +15,10 @@ use std::{
     process::Command,
 };
 
-use crate::common::{self, copy_policies, process::LegateProcess, sign, Keys, AUD, IDP};
+use crate::common::{
+    free_port,
+    process::{LegateProcess, ServeDir},
+};
 use sha2::Digest;
 
 const CLIENT_ID: &str = "storefront-web";
@@ -23,60 +26,33 @@ const CLIENT_SECRET: &str = "interop-secret-not-for-production";
 
 /// A legate binary set up for the client libraries.
 struct Setup {
-    dir: tempfile::TempDir,
-    idp: Keys,
+    dir: ServeDir,
     legate: LegateProcess,
 }
 
 impl Setup {
     fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        copy_policies(&dir.path().join("policies"));
-        let idp = Keys::generate();
-        std::fs::write(dir.path().join("idp-jwks.json"), idp.jwks().to_string()).unwrap();
-        let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/keys/legate-dev.pem");
         let hex: String = sha2::Sha256::digest(CLIENT_SECRET.as_bytes())
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
         // public_url must be known before the port is: take a free one first.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let d = dir.path().display();
-        let text = format!(
-            r#"
-listen = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
-[policies]
-dir = "{d}/policies"
-[[trust]]
-issuer = "{IDP}"
-audience = ["{AUD}"]
-jwks = "{d}/idp-jwks.json"
-[issue]
-keys = ["{key}"]
-[[clients]]
-id = "{CLIENT_ID}"
-secret_sha256 = "{hex}"
-[log]
-decisions = "off"
-"#,
-            key = key.display()
-        );
-        let config = dir.path().join("legate.toml");
-        std::fs::write(&config, text).unwrap();
-        let mut cmd = common::process::legate();
-        cmd.arg("--config").arg(&config).arg("serve");
-        let legate = LegateProcess::start(cmd);
-        Self { dir, idp, legate }
+        let addr = format!("127.0.0.1:{}", free_port());
+        let dir = ServeDir::new();
+        let legate = dir.start(|t| {
+            t.insert("listen".into(), addr.clone().into());
+            t.insert("public_url".into(), format!("http://{addr}").into());
+            let client: toml::Table = format!("id = \"{CLIENT_ID}\"\nsecret_sha256 = \"{hex}\"")
+                .parse()
+                .unwrap();
+            t.insert("clients".into(), vec![toml::Value::from(client)].into());
+        });
+        Self { dir, legate }
     }
 
     /// An identity-provider token for C-1 without a legal entity (the login defaults it).
     fn idp_token(&self) -> String {
-        sign(&self.idp.rsa, &common::claims("C-1", None))
+        self.dir.idp_token("C-1", None)
     }
 
     /// Runs a client script; its output is printed, and it must exit 0.
@@ -87,7 +63,7 @@ decisions = "off"
             CLIENT_SECRET.to_string(),
             self.idp_token(),
         ]);
-        cmd.current_dir(self.dir.path());
+        cmd.current_dir(self.dir.dir.path());
         let out = cmd
             .output()
             .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));

@@ -11,42 +11,32 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::common::{self, process::LegateProcess};
+use crate::common::{
+    self,
+    process::{self, LegateProcess, ServeDir},
+};
 
 /// A `legate serve` with the given `[limits]` entries.
 struct Legate {
     _process: LegateProcess,
     addr: SocketAddr,
-    _dir: tempfile::TempDir,
-    keys: common::Keys,
+    dir: ServeDir,
 }
 
 impl Legate {
     fn start(limits: &[(&str, i64)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = common::Keys::generate();
-        common::copy_policies(&dir.path().join("policies"));
-        std::fs::write(dir.path().join("idp-jwks.json"), keys.jwks().to_string()).unwrap();
-        let dev_key =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/keys/legate-dev.pem");
-        std::fs::copy(dev_key, dir.path().join("legate.pem")).unwrap();
-        let mut table = common::base_config(dir.path(), "127.0.0.1:0".parse().unwrap());
-        table.remove("public_url");
-        let mut l = toml::Table::new();
-        for (k, v) in limits {
-            l.insert((*k).into(), (*v).into());
-        }
-        table.insert("limits".into(), l.into());
-        let config = dir.path().join("legate.toml");
-        std::fs::write(&config, table.to_string()).unwrap();
-        let mut cmd = common::process::legate();
-        cmd.args(["serve", "--config", config.to_str().unwrap()]);
-        let process = LegateProcess::start(cmd);
+        let dir = ServeDir::new();
+        let process = dir.start(|t| {
+            let mut l = toml::Table::new();
+            for (k, v) in limits {
+                l.insert((*k).into(), (*v).into());
+            }
+            t.insert("limits".into(), l.into());
+        });
         Self {
             addr: process.addr,
             _process: process,
-            _dir: dir,
-            keys,
+            dir,
         }
     }
 
@@ -66,23 +56,7 @@ fn read_response(s: &mut TcpStream) -> String {
 
 /// Reads one response; its status line and body.
 fn read_full(s: &mut TcpStream) -> (String, String) {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        assert_eq!(s.read(&mut byte).unwrap(), 1, "connection closed early");
-        buf.push(byte[0]);
-    }
-    let head = String::from_utf8(buf).unwrap();
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .expect("content-length");
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).unwrap();
+    let (head, body) = process::read_response(s);
     let status = head.lines().next().unwrap().to_string();
     (status, String::from_utf8(body).unwrap())
 }
@@ -235,7 +209,7 @@ fn a_slow_body_is_answered_408_by_the_request_timeout_not_dropped_by_the_header_
         ("idle_timeout_secs", 30),
         ("request_timeout_secs", 2),
     ]);
-    let token = common::sign(&legate.keys.ed, &common::claims("C-1", Some("LE-1")));
+    let token = common::sign(&legate.dir.idp.ed, &common::claims("C-1", Some("LE-1")));
     let body = common::order("O-1", "C-2", Some("LE-1")).to_string();
     let mut s = legate.connect();
     let sent = Instant::now();

@@ -555,12 +555,7 @@ async fn a_fresh_process_shows_every_metric_family() {
         .env("LEGATE_LISTEN", "127.0.0.1:0")
         .env("LEGATE_LOG__DECISIONS", "off");
     let p = process::LegateProcess::start(cmd);
-    let text = reqwest::get(format!("{}/metrics", p.base()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = process::metrics(&p.base()).await;
     for family in [
         "legate_http_requests_total",
         "legate_http_request_duration_seconds",

@@ -17,7 +17,7 @@ use axum::{extract::Request, routing::any, Json, Router};
 use reqwest::{header::HeaderMap, StatusCode};
 use serde_json::{json, Map, Value};
 
-use crate::common::{self, Keys};
+use crate::common::{self, free_port, Keys};
 
 /// How long any process gets to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -88,15 +88,6 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A loopback port that was free a moment ago (for processes that must be told their port).
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Whether `path` is an executable we can run; end-to-end tests say so and stop when it is not.

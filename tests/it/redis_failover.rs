@@ -7,23 +7,17 @@
 
 use std::{
     collections::HashMap,
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use crate::common::{self, copy_policies, process::LegateProcess, sign, Keys, AUD, IDP};
+use crate::common::{
+    self, free_port,
+    process::{self, redis_store, LegateProcess, ServeDir},
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn connection(port: u16) -> redis::RedisResult<redis::Connection> {
     redis::Client::open(format!("redis://127.0.0.1:{port}"))?
@@ -127,59 +121,24 @@ impl Drop for Node {
 
 /// A legate using `store_url`, with the shipped policies and an identity provider of fresh keys.
 struct Legate {
-    _dir: tempfile::TempDir,
-    idp: Keys,
+    dir: ServeDir,
     process: LegateProcess,
     client: reqwest::Client,
 }
 
 impl Legate {
     fn start(store_url: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        copy_policies(&dir.path().join("policies"));
-        let idp = Keys::generate();
-        std::fs::write(dir.path().join("idp-jwks.json"), idp.jwks().to_string()).unwrap();
-        let d = dir.path().display();
-        let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/keys/legate-dev.pem");
-        let config = dir.path().join("legate.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-listen = "127.0.0.1:0"
-public_url = "http://legate.test"
-[policies]
-dir = "{d}/policies"
-[[trust]]
-issuer = "{IDP}"
-audience = ["{AUD}"]
-jwks = "{d}/idp-jwks.json"
-[issue]
-keys = ["{key}"]
-max_session_secs = 7200
-[store]
-kind = "redis"
-url = "{store_url}"
-[log]
-format = "json"
-decisions = "off"
-"#,
-                key = key.display()
-            ),
-        )
-        .unwrap();
-        let mut cmd = common::process::legate();
-        cmd.arg("--config").arg(&config).arg("serve");
+        let dir = ServeDir::new();
+        let process = dir.start(|t| redis_store(t, store_url));
         Self {
-            process: LegateProcess::start(cmd),
-            _dir: dir,
-            idp,
+            dir,
+            process,
             client: reqwest::Client::new(),
         }
     }
 
     fn idp_token(&self) -> String {
-        sign(&self.idp.rsa, &common::claims("C-1", Some("LE-1")))
+        self.dir.idp_token("C-1", Some("LE-1"))
     }
 
     /// `/v1/token/refresh`: with a bearer, or the refresh token in the body.
@@ -227,15 +186,7 @@ decisions = "off"
 
     /// `legate_tokens_issued_total`, summed over its labels.
     async fn issued(&self) -> u64 {
-        let text = self
-            .client
-            .get(format!("{}/metrics", self.process.base()))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = process::metrics(&self.process.base()).await;
         text.lines()
             .filter(|l| l.starts_with("legate_tokens_issued_total"))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())

@@ -3,26 +3,20 @@
 //! Needs `redis-server` on the PATH (`.ci/run` installs Debian's package).
 
 use std::{
-    net::TcpListener,
     path::Path,
     process::{Child, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use crate::common::{self, copy_policies, process::LegateProcess, sign, Keys, AUD, IDP};
+use crate::common::{
+    self, free_port,
+    process::{redis_store, LegateProcess, ServeDir},
+};
 use base64::Engine as _;
 use legate::issue::{RedisStore, RotationStore, Standing};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A `redis-server` of our own, killed on drop.
 struct Redis {
@@ -92,61 +86,9 @@ impl Drop for Redis {
     }
 }
 
-/// Two replicas' shared setup: policies, the identity provider's JWKS, one issuing key.
-struct Cluster {
-    dir: tempfile::TempDir,
-    idp: Keys,
-}
-
-impl Cluster {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        copy_policies(&dir.path().join("policies"));
-        let idp = Keys::generate();
-        std::fs::write(dir.path().join("idp-jwks.json"), idp.jwks().to_string()).unwrap();
-        Self { dir, idp }
-    }
-
-    fn config(&self, redis_url: &str) -> std::path::PathBuf {
-        let d = self.dir.path().display();
-        let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/keys/legate-dev.pem");
-        let text = format!(
-            r#"
-listen = "127.0.0.1:0"
-public_url = "http://legate.test"
-[policies]
-dir = "{d}/policies"
-[[trust]]
-issuer = "{IDP}"
-audience = ["{AUD}"]
-jwks = "{d}/idp-jwks.json"
-[issue]
-keys = ["{key}"]
-max_session_secs = 7200
-[store]
-kind = "redis"
-url = "{redis_url}"
-[log]
-format = "json"
-decisions = "off"
-"#,
-            key = key.display()
-        );
-        let path = self.dir.path().join("legate.toml");
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    /// Starts `legate serve` and waits (bounded) for its "listening" line.
-    fn spawn(&self, config: &Path) -> LegateProcess {
-        let mut cmd = common::process::legate();
-        cmd.arg("--config").arg(config).arg("serve");
-        LegateProcess::start(cmd)
-    }
-
-    fn idp_token(&self, sub: &str) -> String {
-        sign(&self.idp.rsa, &common::claims(sub, Some("LE-1")))
-    }
+/// Starts a replica: `legate serve` on `config`, waiting (bounded) for its "listening" line.
+fn spawn(config: &Path) -> LegateProcess {
+    LegateProcess::start(ServeDir::command(config))
 }
 
 async fn refresh(
@@ -190,12 +132,12 @@ fn sid(token: &str) -> String {
 #[tokio::test]
 async fn a_refresh_token_rotated_on_one_replica_is_refused_on_the_other() {
     let redis = Redis::start();
-    let cluster = Cluster::new();
-    let config = cluster.config(&redis.url());
-    let (a, b) = (cluster.spawn(&config), cluster.spawn(&config));
+    let cluster = ServeDir::new();
+    let config = cluster.config(|t| redis_store(t, &redis.url()));
+    let (a, b) = (spawn(&config), spawn(&config));
     let client = reqwest::Client::new();
 
-    let idp = cluster.idp_token("C-1");
+    let idp = cluster.idp_token("C-1", Some("LE-1"));
     let (s, first) = refresh(&client, &a, Some(&idp), json!({"legal_entity_id": "LE-1"})).await;
     assert_eq!(s, StatusCode::OK, "{first}");
     let rt1 = first["refresh_token"].as_str().unwrap();
@@ -252,12 +194,12 @@ async fn a_refresh_token_rotated_on_one_replica_is_refused_on_the_other() {
 #[tokio::test]
 async fn of_two_simultaneous_refreshes_on_two_replicas_exactly_one_succeeds() {
     let redis = Redis::start();
-    let cluster = Cluster::new();
-    let config = cluster.config(&redis.url());
-    let (a, b) = (cluster.spawn(&config), cluster.spawn(&config));
+    let cluster = ServeDir::new();
+    let config = cluster.config(|t| redis_store(t, &redis.url()));
+    let (a, b) = (spawn(&config), spawn(&config));
     let client = reqwest::Client::new();
     for round in 0..10 {
-        let idp = cluster.idp_token("C-1");
+        let idp = cluster.idp_token("C-1", Some("LE-1"));
         let (s, pair) = refresh(&client, &a, Some(&idp), json!({})).await;
         assert_eq!(s, StatusCode::OK, "{pair}");
         let body = json!({"refresh_token": pair["refresh_token"], "legal_entity_id": "LE-2"});
@@ -305,11 +247,17 @@ async fn the_store_lets_exactly_one_of_many_uses_win() {
 #[tokio::test]
 async fn an_unreachable_redis_refuses_with_503_and_nothing_issued() {
     let port = free_port();
-    let cluster = Cluster::new();
-    let config = cluster.config(&format!("redis://127.0.0.1:{port}"));
-    let a = cluster.spawn(&config);
+    let cluster = ServeDir::new();
+    let config = cluster.config(|t| redis_store(t, &format!("redis://127.0.0.1:{port}")));
+    let a = spawn(&config);
     let client = reqwest::Client::new();
-    let (s, b) = refresh(&client, &a, Some(&cluster.idp_token("C-1")), json!({})).await;
+    let (s, b) = refresh(
+        &client,
+        &a,
+        Some(&cluster.idp_token("C-1", Some("LE-1"))),
+        json!({}),
+    )
+    .await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
     assert_eq!(b["error"]["code"], "store_unavailable");
     assert!(b.get("access_token").is_none());
@@ -330,12 +278,12 @@ async fn revoke(client: &reqwest::Client, legate: &LegateProcess, token: &str) -
 #[tokio::test]
 async fn logout_on_one_replica_ends_the_session_on_the_other() {
     let redis = Redis::start();
-    let cluster = Cluster::new();
-    let config = cluster.config(&redis.url());
-    let (a, b) = (cluster.spawn(&config), cluster.spawn(&config));
+    let cluster = ServeDir::new();
+    let config = cluster.config(|t| redis_store(t, &redis.url()));
+    let (a, b) = (spawn(&config), spawn(&config));
     let client = reqwest::Client::new();
 
-    let idp = cluster.idp_token("C-1");
+    let idp = cluster.idp_token("C-1", Some("LE-1"));
     let (s, pair) = refresh(&client, &a, Some(&idp), json!({"legal_entity_id": "LE-1"})).await;
     assert_eq!(s, StatusCode::OK, "{pair}");
     let at = pair["access_token"].as_str().unwrap();
@@ -363,11 +311,11 @@ async fn logout_on_one_replica_ends_the_session_on_the_other() {
 #[tokio::test]
 async fn a_legate_access_token_exchanged_on_two_replicas_is_good_once() {
     let redis = Redis::start();
-    let cluster = Cluster::new();
-    let config = cluster.config(&redis.url());
-    let (a, b) = (cluster.spawn(&config), cluster.spawn(&config));
+    let cluster = ServeDir::new();
+    let config = cluster.config(|t| redis_store(t, &redis.url()));
+    let (a, b) = (spawn(&config), spawn(&config));
     let client = reqwest::Client::new();
-    let idp = cluster.idp_token("C-1");
+    let idp = cluster.idp_token("C-1", Some("LE-1"));
     let (_, pair) = refresh(&client, &a, Some(&idp), json!({"legal_entity_id": "LE-1"})).await;
     let stolen = pair["access_token"].as_str().unwrap();
     let (s, first) = refresh(
@@ -399,20 +347,15 @@ async fn a_legate_access_token_exchanged_on_two_replicas_is_good_once() {
 #[tokio::test]
 async fn a_legate_token_minted_by_the_cli_has_a_session_in_redis_that_logout_ends() {
     let redis = Redis::start();
-    let cluster = Cluster::new();
-    let config = cluster.config(&redis.url());
-    let a = cluster.spawn(&config);
+    let cluster = ServeDir::new();
+    let config = cluster.config(|t| redis_store(t, &redis.url()));
+    let a = spawn(&config);
     let client = reqwest::Client::new();
-    let out = common::process::legate()
-        .arg("--config")
-        .arg(&config)
-        .args(["token", "--sub", "C-1", "--ttl-secs", "600"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::process::succeeded(
+        common::process::legate()
+            .arg("--config")
+            .arg(&config)
+            .args(["token", "--sub", "C-1", "--ttl-secs", "600"]),
     );
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     // The CLI opened the token's session in the shared store, living as long as the token.

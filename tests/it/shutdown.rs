@@ -4,56 +4,48 @@
 //! The in-flight request is held open by sending its body slowly over a raw `TcpStream`.
 
 use std::{
-    io::{Read, Write},
+    io::Write,
     net::{SocketAddr, TcpStream},
     thread,
     time::{Duration, Instant},
 };
 
-use crate::common::{self, claims, order, process::LegateProcess, sign, Keys};
+use crate::common::{
+    claims, order,
+    process::{self, LegateProcess, ServeDir},
+    sign,
+};
 
 /// A `legate serve` process (killed if the test ends early) with its identity provider's keys.
 struct Legate {
     process: LegateProcess,
     addr: SocketAddr,
-    _dir: tempfile::TempDir,
-    keys: Keys,
+    dir: ServeDir,
 }
 
 impl Legate {
     fn start(grace_secs: u64) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = Keys::generate();
-        common::copy_policies(&dir.path().join("policies"));
-        std::fs::write(dir.path().join("idp-jwks.json"), keys.jwks().to_string()).unwrap();
-        let dev_key =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/keys/legate-dev.pem");
-        std::fs::copy(dev_key, dir.path().join("legate.pem")).unwrap();
-        let mut table = common::base_config(dir.path(), "127.0.0.1:0".parse().unwrap());
-        table.remove("public_url");
-        let log = table["log"].as_table_mut().unwrap();
-        log.insert("format".into(), "json".into());
-        log.insert("level".into(), "info".into());
-        let mut shutdown = toml::Table::new();
-        shutdown.insert("grace_secs".into(), (grace_secs as i64).into());
-        table.insert("shutdown".into(), shutdown.into());
-        let config = dir.path().join("legate.toml");
-        std::fs::write(&config, table.to_string()).unwrap();
-
-        let mut cmd = common::process::legate();
-        cmd.args(["serve", "--config", config.to_str().unwrap()]);
-        let process = LegateProcess::start(cmd);
+        let dir = ServeDir::new();
+        let config = dir.config(|t| {
+            t["log"]
+                .as_table_mut()
+                .unwrap()
+                .insert("level".into(), "info".into());
+            let mut shutdown = toml::Table::new();
+            shutdown.insert("grace_secs".into(), (grace_secs as i64).into());
+            t.insert("shutdown".into(), shutdown.into());
+        });
+        let process = LegateProcess::start(ServeDir::command(&config));
         Self {
             addr: process.addr,
             process,
-            _dir: dir,
-            keys,
+            dir,
         }
     }
 
     /// Starts `POST /v1/authorize` and sends all but the last `held` bytes of the body.
     fn start_request(&self, held: usize) -> (TcpStream, Vec<u8>) {
-        let token = sign(&self.keys.ed, &claims("C-1", Some("LE-1")));
+        let token = sign(&self.dir.idp.ed, &claims("C-1", Some("LE-1")));
         let body = order("O-1", "C-2", Some("LE-1")).to_string().into_bytes();
         let head = format!(
             "POST /v1/authorize HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
@@ -71,25 +63,9 @@ impl Legate {
     }
 }
 
-/// Reads one HTTP response (headers and a `Content-Length` body) from `s`.
+/// Reads one HTTP response from `s`: its head and JSON body.
 fn read_response(s: &mut TcpStream) -> (String, serde_json::Value) {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        assert_eq!(s.read(&mut byte).unwrap(), 1, "connection closed early");
-        buf.push(byte[0]);
-    }
-    let head = String::from_utf8(buf).unwrap();
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .expect("content-length");
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).unwrap();
+    let (head, body) = process::read_response(s);
     (head, serde_json::from_slice(&body).unwrap())
 }
 

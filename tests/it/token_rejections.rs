@@ -13,7 +13,9 @@
 use std::path::Path;
 
 use crate::common::{
-    self, claims, copy_policies, now, process::LegateProcess, sign, Keys, AUD, IDP,
+    self, now,
+    process::{self, LegateProcess, ServeDir},
+    AUD,
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine as _};
 use legate::issue::SigningKey;
@@ -25,49 +27,17 @@ const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// A `legate serve` with the shipped policies, an identity provider of fresh keys, memory store.
 struct Server {
-    dir: tempfile::TempDir,
-    idp: Keys,
+    dir: ServeDir,
     legate: LegateProcess,
     client: reqwest::Client,
 }
 
 impl Server {
     fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        copy_policies(&dir.path().join("policies"));
-        let idp = Keys::generate();
-        std::fs::write(dir.path().join("idp-jwks.json"), idp.jwks().to_string()).unwrap();
-        let d = dir.path().display();
-        let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/keys/legate-dev.pem");
-        let config = dir.path().join("legate.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-listen = "127.0.0.1:0"
-public_url = "http://legate.test"
-[policies]
-dir = "{d}/policies"
-[[trust]]
-issuer = "{IDP}"
-audience = ["{AUD}"]
-jwks = "{d}/idp-jwks.json"
-[issue]
-keys = ["{key}"]
-[log]
-format = "json"
-decisions = "off"
-"#,
-                key = key.display()
-            ),
-        )
-        .unwrap();
-        let mut cmd = common::process::legate();
-        cmd.arg("--config").arg(&config).arg("serve");
+        let dir = ServeDir::new();
         Self {
-            legate: LegateProcess::start(cmd),
+            legate: dir.start(|_| {}),
             dir,
-            idp,
             client: reqwest::Client::new(),
         }
     }
@@ -79,26 +49,18 @@ decisions = "off"
     /// A well-signed identity-provider token whose header is replaced by `header` (raw JSON
     /// text, so that a repeated member survives).
     fn with_header(&self, header: &str) -> String {
-        let good = sign(&self.idp.rsa, &claims("C-1", Some("LE-1")));
+        let good = self.dir.idp_token("C-1", Some("LE-1"));
         let (_, rest) = good.split_once('.').unwrap();
         format!("{}.{rest}", B64.encode(header))
     }
 
     fn config(&self) -> std::path::PathBuf {
-        self.dir.path().join("legate.toml")
+        self.dir.dir.path().join("legate.toml")
     }
 
     /// `legate_token_rejections_total{reason="<reason>"}`, 0 when not exported yet.
     async fn rejections(&self, reason: &str) -> u64 {
-        let text = self
-            .client
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = process::metrics(&self.legate.base()).await;
         let series = format!("legate_token_rejections_total{{reason=\"{reason}\"}} ");
         text.lines()
             .find_map(|l| l.strip_prefix(&series))
@@ -287,23 +249,18 @@ async fn a_legate_access_token_without_a_session_is_refused_on_every_path() {
     }
     assert_eq!(server.rejections("claims").await, 6);
     // The same token from the identity provider (no `sid` there) is fine: the rule is legate's.
-    let idp = sign(&server.idp.rsa, &claims("C-1", Some("LE-1")));
+    let idp = server.dir.idp_token("C-1", Some("LE-1"));
     assert!(server.authorize_any(&idp).await.is_err(), "decided");
 }
 
 #[tokio::test]
 async fn legate_token_gives_its_legate_tokens_a_session_which_a_memory_store_legate_refuses() {
     let server = Server::start();
-    let out = common::process::legate()
-        .arg("--config")
-        .arg(server.config())
-        .args(["token", "--sub", "C-1", "--legal-entity", "LE-1"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::process::succeeded(
+        common::process::legate()
+            .arg("--config")
+            .arg(server.config())
+            .args(["token", "--sub", "C-1", "--legal-entity", "LE-1"]),
     );
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let payload: Value =

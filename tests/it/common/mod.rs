@@ -98,6 +98,15 @@ fn rand_u64() -> u64 {
     u64::from_le_bytes(b)
 }
 
+/// A loopback port that was free a moment ago (for processes that must be told their port).
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A legate serving on a real socket, with its own temp directory.
 pub(crate) struct TestApp {
     pub(crate) base: String,

@@ -275,26 +275,18 @@ when { resource has status && resource.status == "shipped" };"#,
 
 #[test]
 fn legate_plan_prints_the_answer_and_exits_2_when_it_cannot_plan() {
-    let out = common::process::legate()
-        .args([
-            "--config",
-            "examples/legate.toml",
-            "plan",
-            "--claims",
-            r#"{"sub":"C-1","legalEntityId":"LE-1"}"#,
-            "--action",
-            "listOrders",
-            "--type",
-            "Order",
-            "policies",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::process::succeeded(common::process::legate().args([
+        "--config",
+        "examples/legate.toml",
+        "plan",
+        "--claims",
+        r#"{"sub":"C-1","legalEntityId":"LE-1"}"#,
+        "--action",
+        "listOrders",
+        "--type",
+        "Order",
+        "policies",
+    ]));
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["kind"], "conditional");
     assert_eq!(answer["principal"], "C-1");

@@ -68,11 +68,7 @@ impl Cluster {
             .unwrap()
             .success();
         assert!(ok, "initdb failed");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::common::free_port();
         let opts = format!(
             "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
             dir.path().display()
@@ -238,17 +234,10 @@ async fn where_fragment_selects_exactly_the_rows_authorize_allows() {
 
 #[test]
 fn the_filtering_lists_example_runs_against_postgres() {
-    use crate::common::process::{legate, LegateProcess};
+    use crate::common::process::{serve, LegateProcess};
     let cluster = Cluster::start();
-    let mut cmd = legate();
-    cmd.args([
-        "--config",
-        "examples/legate.toml",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .env("LEGATE_LOG__DECISIONS", "off");
+    let mut cmd = serve("examples/legate.toml");
+    cmd.env("LEGATE_LOG__DECISIONS", "off");
     let server = LegateProcess::start(cmd);
     let out = Command::new("bash")
         .arg("examples/filtering-lists.sh")
