@@ -2,23 +2,20 @@
 //! reloads (made by the watcher, as in production); every response carries an `x-request-id`; the decision log writes one complete JSON
 //! line per decision, keeps denies and samples allows.
 //!
-//! The metrics recorder is one per process and these tests run in parallel, so metric assertions
-//! compare a series before and after, and expect it to have grown by at least what the test did.
+//! The metrics recorder is one per process, shared by every test of this binary (they run in
+//! parallel), so metric assertions on an in-process app compare a series before and after, and
+//! expect it to have grown by at least what the test did. A gauge is last-writer-wins across all
+//! those apps: the test that reads `legate_policies_loaded` runs the binary, a process of its own.
 
 use std::{collections::BTreeMap, time::Duration};
 
-use crate::common::{self, order, product, TestApp};
+use crate::common::{self, order, process::ServeDir, product, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 /// The metrics page as `(name, labels) -> value`.
-async fn scrape(app: &TestApp) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
-    let resp = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap();
+async fn scrape(base: &str) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
+    let resp = reqwest::get(format!("{base}/metrics")).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let ctype = resp.headers()["content-type"].to_str().unwrap().to_string();
     assert!(ctype.starts_with("text/plain"), "{ctype}");
@@ -64,7 +61,7 @@ fn value(
 #[tokio::test]
 async fn metrics_count_requests_decisions_token_rejections_and_issuing() {
     let app = TestApp::spawn().await;
-    let before = scrape(&app).await;
+    let before = scrape(&app.base).await;
 
     let token = app.token("C-1", Some("LE-1"));
     let (s, b) = app
@@ -86,7 +83,7 @@ async fn metrics_count_requests_decisions_token_rejections_and_issuing() {
         assert_eq!(s, status);
     }
 
-    let after = scrape(&app).await;
+    let after = scrape(&app.base).await;
     let grew = |name: &str, labels: &[(&str, &str)], by: f64| {
         let (b, a) = (value(&before, name, labels), value(&after, name, labels));
         assert!(a - b >= by, "{name}{labels:?}: {b} -> {a}, expected +{by}");
@@ -156,9 +153,9 @@ async fn metrics_count_requests_decisions_token_rejections_and_issuing() {
 }
 
 /// Scrapes until `name{labels}` exceeds `above` (at most 10 s: reloads go through the watcher).
-async fn until_above(app: &TestApp, name: &str, labels: &[(&str, &str)], above: f64) {
+async fn until_above(base: &str, name: &str, labels: &[(&str, &str)], above: f64) {
     for _ in 0..200 {
-        if value(&scrape(app).await, name, labels) > above {
+        if value(&scrape(base).await, name, labels) > above {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -168,9 +165,13 @@ async fn until_above(app: &TestApp, name: &str, labels: &[(&str, &str)], above: 
 
 #[tokio::test]
 async fn metrics_count_policy_reloads_by_result() {
-    let app = TestApp::spawn().await;
+    // The real binary: `legate_policies_loaded` is its own, not the last value any app of this
+    // test binary set.
+    let dir = ServeDir::new();
+    let legate = dir.start(|_| {});
+    let base = legate.base();
     let reloads = "legate_policy_reloads_total";
-    let orders = app.policy_dir().join("orders.cedar");
+    let orders = dir.dir.path().join("policies/orders.cedar");
     let text = std::fs::read_to_string(&orders).unwrap();
     for (content, result) in [
         (
@@ -180,13 +181,12 @@ async fn metrics_count_policy_reloads_by_result() {
         (format!("{text}\n// edited\n"), "ok"),
         (format!("{text}\n// edited\n"), "unchanged"),
     ] {
-        let before = value(&scrape(&app).await, reloads, &[("result", result)]);
+        let before = value(&scrape(&base).await, reloads, &[("result", result)]);
         std::fs::write(&orders, content).unwrap();
-        until_above(&app, reloads, &[("result", result)], before).await;
+        until_above(&base, reloads, &[("result", result)], before).await;
     }
-    let page = scrape(&app).await;
+    let page = scrape(&base).await;
     assert_eq!(value(&page, "legate_policies_loaded", &[]), 5.0);
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -197,7 +197,7 @@ async fn decisions_on_undeclared_actions_share_one_label() {
     body["action"] = "action-made-up-by-a-caller".into();
     let (s, _) = app.authorize(&token, body).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let page = scrape(&app).await;
+    let page = scrape(&app.base).await;
     assert!(
         value(
             &page,

@@ -782,6 +782,9 @@ impl std::io::Write for Captured {
     }
 }
 
+/// The test binary's tracing subscriber (`legate::audit` events, captured) and legate's metrics
+/// recorder, installed on first use. Both are process-wide, for every module of the binary: this
+/// is the one place that installs a subscriber, and its readers filter by what their test did.
 fn observe() -> &'static (Captured, metrics_exporter_prometheus::PrometheusHandle) {
     static ONCE: OnceLock<(Captured, metrics_exporter_prometheus::PrometheusHandle)> =
         OnceLock::new();
