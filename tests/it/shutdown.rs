@@ -16,6 +16,9 @@ use crate::common::{
     sign,
 };
 
+/// Where tower-http's trace layer logs the start of each request.
+const ON_REQUEST: &str = "tower_http::trace::on_request";
+
 /// A `legate serve` process (killed if the test ends early) with its identity provider's keys.
 struct Legate {
     process: LegateProcess,
@@ -35,12 +38,22 @@ impl Legate {
             shutdown.insert("grace_secs".into(), (grace_secs as i64).into());
             t.insert("shutdown".into(), shutdown.into());
         });
-        let process = LegateProcess::start(ServeDir::command(&config));
+        let mut cmd = ServeDir::command(&config);
+        // tower-http's "started processing request" (debug) tells when a request is in flight.
+        cmd.env("LEGATE_LOG", format!("info,{ON_REQUEST}=debug"));
+        let process = LegateProcess::start(cmd);
         Self {
             addr: process.addr,
             process,
             dir,
         }
+    }
+
+    /// Waits (bounded) until legate has begun `n` requests: their heads have arrived and they are
+    /// in flight.
+    fn wait_in_flight(&self, n: usize) {
+        self.process
+            .wait_for_messages("started processing request", n);
     }
 
     /// Starts `POST /v1/authorize` and sends all but the last `held` bytes of the body.
@@ -74,7 +87,7 @@ fn sigterm_stops_accepting_lets_in_flight_requests_finish_and_exits_0() {
     let mut legate = Legate::start(10);
     let (mut first, rest_1) = legate.start_request(10);
     let (mut second, rest_2) = legate.start_request(1);
-    thread::sleep(Duration::from_millis(100));
+    legate.wait_in_flight(2);
 
     legate.process.signal("TERM");
     legate
@@ -112,7 +125,7 @@ fn sigterm_stops_accepting_lets_in_flight_requests_finish_and_exits_0() {
 fn a_request_that_outlives_the_grace_period_does_not_keep_legate_alive() {
     let mut legate = Legate::start(1);
     let (_held, _) = legate.start_request(5);
-    thread::sleep(Duration::from_millis(100));
+    legate.wait_in_flight(1);
     let sent = Instant::now();
     legate.process.signal("TERM");
     let status = legate.process.wait_exit(Duration::from_secs(8));
