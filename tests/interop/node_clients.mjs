@@ -1,6 +1,6 @@
 // legate against real Node OAuth / JOSE client libraries: openid-client and jose.
 //
-// Run by tests/interop.rs against the real legate binary:
+// Run by tests/it/interop.rs against the real legate binary:
 //
 //     node node_clients.mjs BASE_URL CLIENT_ID CLIENT_SECRET IDP_TOKEN
 //

@@ -1,6 +1,6 @@
 """legate against real Python OAuth / JOSE client libraries: authlib, PyJWT, joserfc.
 
-Run by tests/interop.rs against the real legate binary:
+Run by tests/it/interop.rs against the real legate binary:
 
     python python_clients.py BASE_URL CLIENT_ID CLIENT_SECRET IDP_TOKEN
 
