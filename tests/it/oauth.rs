@@ -549,6 +549,38 @@ async fn both_discovery_documents_carry_every_required_member() {
 }
 
 #[tokio::test]
+async fn the_authorization_endpoint_answers_get_and_post_only() {
+    let app = TestApp::spawn().await;
+    let url = format!("{}/oauth2/authorize?response_type=code", app.base);
+    for method in [reqwest::Method::GET, reqwest::Method::POST] {
+        let r = app
+            .client
+            .request(method.clone(), &url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{method}");
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(b["error"], "unsupported_response_type", "{method}");
+    }
+    // OpenID Connect asks GET and POST of an authorization endpoint, and that is what is documented.
+    for method in [
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+        reqwest::Method::PATCH,
+    ] {
+        let r = app
+            .client
+            .request(method.clone(), &url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_fresh_process_shows_every_metric_family() {
     let mut cmd = process::legate();
     cmd.args(["serve", "--config", "examples/legate.toml"])

@@ -43,6 +43,37 @@ async fn the_served_document_is_the_shipped_one() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn the_document_is_rendered_once_not_per_request() {
+    let app = TestApp::spawn().await;
+    assert!(
+        app.state.openapi.get().is_none(),
+        "nothing rendered before a request"
+    );
+    let url = format!("{}/openapi.json", app.base);
+    let first = app.client.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["content-type"], "application/json");
+    let first = first.bytes().await.unwrap();
+    let kept = app
+        .state
+        .openapi
+        .get()
+        .expect("kept after the first request");
+    assert_eq!(kept.as_ref().unwrap(), &first);
+    let second = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(first, second);
+    app.stop().await;
+}
+
 fn collect_refs(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(o) => {

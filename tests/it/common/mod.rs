@@ -164,7 +164,11 @@ impl TestApp {
 
     /// An app whose config `edit` may change first.
     pub(crate) async fn spawn_with(edit: impl FnOnce(&mut toml::Table)) -> Self {
-        Self::spawn_with_clock(edit, std::sync::Arc::new(legate::testing::issue::SystemClock)).await
+        Self::spawn_with_clock(
+            edit,
+            std::sync::Arc::new(legate::testing::issue::SystemClock),
+        )
+        .await
     }
 
     /// An app whose config `edit` may change first, telling time by `clock`.
