@@ -282,6 +282,40 @@ fn arrows_point_down() {
     );
 }
 
+/// The one decision door: Cedar's evaluation (`policy::evaluate`) is called from `decide/` only, and
+/// partial evaluation (`.tpe(`) from `plan/tpe/` only.
+#[test]
+fn cedar_is_asked_only_through_the_decider() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut problems = Vec::new();
+    for file in files {
+        let rel = file.strip_prefix(&src).expect("under src").to_path_buf();
+        let text = non_test_part(&fs::read_to_string(&file).expect("readable source"));
+        let top = top_module(&src, &file);
+        for (n, line) in text.lines().enumerate() {
+            let calls_evaluate = line.contains("policy::evaluate")
+                || (line.contains("use crate::policy") && line.contains("evaluate"));
+            if calls_evaluate && !["decide", "policy", "testing"].contains(&top.as_str()) {
+                problems.push(format!(
+                    "src/{}:{}: Cedar evaluation outside decide/",
+                    rel.display(),
+                    n + 1
+                ));
+            }
+            if line.contains(".tpe(") && !rel.starts_with("plan/tpe") {
+                problems.push(format!(
+                    "src/{}:{}: partial evaluation outside plan/tpe/",
+                    rel.display(),
+                    n + 1
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[test]
 fn the_reader_finds_paths_and_groups() {
     let code = "use crate::{\n    config::DecisionsTo, decision::{Decision, X},\n    shared::rfc3339,\n};\nfn f() { crate::request::own(); }\n";
