@@ -39,7 +39,7 @@ pub async fn policies(State(state): State<AppState>) -> AppJson<Value> {
     }))
 }
 
-/// The OpenAPI 3 description of the HTTP API (kept in sync with the router by `tests/openapi.rs`).
+/// The OpenAPI 3 description of the HTTP API (kept in sync with the router by `tests/it/openapi.rs`).
 pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// `GET /metrics`: every metric in the Prometheus text format.

@@ -26,7 +26,7 @@ const ANY: &[&str] = &["get", "post", "put", "patch", "delete", "head", "options
 
 /// One routed path: where it is documented in the OpenAPI document (`doc_path`, with `{name}`
 /// parameters; usually the same as `path`), which methods the document must describe there, and
-/// its handlers. The router is built from [`ENDPOINTS`] only, and `tests/openapi.rs` checks every
+/// its handlers. The router is built from [`ENDPOINTS`] only, and `tests/it/openapi.rs` checks every
 /// entry against the document, so a route cannot be added without being documented.
 #[derive(Debug)]
 pub struct Endpoint {

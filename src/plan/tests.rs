@@ -1,4 +1,4 @@
-//! Unit tests of planning over the shipped policies (black-box differential tests: tests/plan*.rs).
+//! Unit tests of planning over the shipped policies (black-box differential tests: tests/it/plan/).
 
 use std::{path::Path, sync::Arc};
 
