@@ -8,13 +8,7 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn a_large_batch_answers_as_single_checks_do_and_logs_under_its_request_id() {
-    let log = tempfile::tempdir().unwrap();
-    let path = log.path().join("decisions.jsonl");
-    let p = path.display().to_string();
-    let app = TestApp::spawn_with(|t| {
-        t["log"]["decisions"] = p.into();
-    })
-    .await;
+    let (app, _log, path) = TestApp::spawn_logging_decisions().await;
     let token = app.token("C-1", Some("LE-1"));
     let n = CHUNK * 3 + 1;
     let checks: Vec<Value> = (0..n)

@@ -250,13 +250,7 @@ async fn every_response_carries_a_request_id_the_callers_when_usable() {
 
 #[tokio::test]
 async fn the_decision_log_line_of_a_request_has_every_field() {
-    let log = tempfile::tempdir().unwrap();
-    let path = log.path().join("decisions.jsonl");
-    let p = path.display().to_string();
-    let app = TestApp::spawn_with(|t| {
-        t["log"]["decisions"] = p.into();
-    })
-    .await;
+    let (app, _log, path) = TestApp::spawn_logging_decisions().await;
     let claims = common::claims("C-1", Some("LE-1"));
     let token = common::sign(&app.keys.ec, &claims);
     let resp = app

@@ -376,7 +376,10 @@ async fn after_a_sentinel_failover_a_refresh_succeeds_and_reuse_is_still_detecte
         Duration::from_secs(20),
         || {
             let info: String = promoted.query(redis::cmd("INFO").arg("replication"));
-            info.contains("role:master") && info.contains("connected_slaves:1")
+            // Connected is not enough: a replica still syncing acknowledges no write (`WAIT`).
+            info.contains("role:master")
+                && info.contains("connected_slaves:1")
+                && info.contains("state=online")
         },
     );
     eprintln!("failover took {:?}", started.elapsed());

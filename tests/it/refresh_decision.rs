@@ -27,13 +27,7 @@ async fn select_lines(path: &std::path::Path, target: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn the_refresh_select_check_is_a_recorded_decision() {
-    let log = tempfile::tempdir().unwrap();
-    let path = log.path().join("decisions.jsonl");
-    let p = path.display().to_string();
-    let app = TestApp::spawn_with(|t| {
-        t["log"]["decisions"] = p.into();
-    })
-    .await;
+    let (app, _log, path) = TestApp::spawn_logging_decisions().await;
     let token = app.token("C-1", Some("LE-1"));
     // C-1 is assigned to LE-2: the switch is allowed and recorded as an allow.
     let (s, _, b) = app

@@ -171,6 +171,19 @@ impl TestApp {
         .await
     }
 
+    /// An app whose decision log goes to a file of its own (its path, and the directory that holds
+    /// it for as long as the test keeps it).
+    pub(crate) async fn spawn_logging_decisions() -> (Self, tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decisions.jsonl");
+        let p = path.display().to_string();
+        let app = Self::spawn_with(|t| {
+            t["log"]["decisions"] = p.into();
+        })
+        .await;
+        (app, dir, path)
+    }
+
     /// An app whose config `edit` may change first, telling time by `clock`.
     pub(crate) async fn spawn_with_clock(
         edit: impl FnOnce(&mut toml::Table),
