@@ -4,11 +4,11 @@
 use std::{str::FromStr, sync::Arc};
 
 use cedar_policy::{
-    pst::{BinaryOp, Expr, Literal, PatternElem, UnaryOp, Var},
+    pst::{BinaryOp, Expr, Literal},
     EntityId, EntityTypeName, EntityUid,
 };
 
-use super::residual::{Present, Reader};
+use super::residual::{is_resource, Present, Reader};
 use super::Cond;
 use crate::plan::filter::{and, not, or, Cmp, Filter, Operand, Value};
 use crate::policy::AttrType;
@@ -235,34 +235,6 @@ pub(super) fn entity_uid(v: &Value) -> Option<EntityUid> {
     Some(EntityUid::from_type_name_and_id(t, EntityId::new(id)))
 }
 
-pub(super) fn is_resource(e: &Expr) -> bool {
-    matches!(e, Expr::Var(Var::Resource))
-}
-
-/// Attributes of the resource that `e` being `when` (true or false) guarantees present.
-pub(super) fn asserted(e: &Expr, when: bool) -> Vec<String> {
-    match e {
-        Expr::HasAttr { expr, attrs } if when && is_resource(expr) && attrs.tail.is_empty() => {
-            vec![attrs.head.to_string()]
-        }
-        Expr::UnaryOp {
-            op: UnaryOp::Not,
-            expr,
-        } => asserted(expr, !when),
-        Expr::BinaryOp {
-            op: BinaryOp::And,
-            left,
-            right,
-        } if when => [asserted(left, true), asserted(right, true)].concat(),
-        Expr::BinaryOp {
-            op: BinaryOp::Or,
-            left,
-            right,
-        } if !when => [asserted(left, false), asserted(right, false)].concat(),
-        _ => Vec::new(),
-    }
-}
-
 pub(super) fn value(e: &Expr) -> Result<Value, String> {
     match e {
         Expr::Literal(Literal::Bool(b)) => Ok(Value::Bool(*b)),
@@ -290,18 +262,4 @@ pub(super) fn fits(v: &Value, t: &AttrType) -> bool {
         (Value::Set(items), AttrType::Set(inner)) => items.iter().all(|i| fits(i, inner)),
         _ => false,
     }
-}
-
-/// Cedar's pattern in the filter's text form: `*` any run, `\*` a star, `\\` a backslash.
-pub(super) fn pattern_text(pattern: &[PatternElem]) -> String {
-    let mut out = String::new();
-    for p in pattern {
-        match p {
-            PatternElem::Wildcard => out.push('*'),
-            PatternElem::Char('*') => out.push_str("\\*"),
-            PatternElem::Char('\\') => out.push_str("\\\\"),
-            PatternElem::Char(c) => out.push(*c),
-        }
-    }
-    out
 }

@@ -4,9 +4,8 @@
 
 use std::{collections::HashSet, sync::Arc};
 
-use cedar_policy::pst::{self, BinaryOp, Expr, Literal, UnaryOp};
+use cedar_policy::pst::{self, BinaryOp, Expr, Literal, PatternElem, UnaryOp, Var};
 
-use super::operands::{asserted, is_resource, pattern_text};
 use super::{Cond, Outcome};
 use crate::plan::filter::{and, not, or, Cmp, Filter, Operand, Value};
 use crate::{
@@ -254,4 +253,46 @@ impl Reader<'_> {
         };
         Ok(self.atom(present, &operands, filter, None))
     }
+}
+
+pub(super) fn is_resource(e: &Expr) -> bool {
+    matches!(e, Expr::Var(Var::Resource))
+}
+
+/// Attributes of the resource that `e` being `when` (true or false) guarantees present.
+pub(super) fn asserted(e: &Expr, when: bool) -> Vec<String> {
+    match e {
+        Expr::HasAttr { expr, attrs } if when && is_resource(expr) && attrs.tail.is_empty() => {
+            vec![attrs.head.to_string()]
+        }
+        Expr::UnaryOp {
+            op: UnaryOp::Not,
+            expr,
+        } => asserted(expr, !when),
+        Expr::BinaryOp {
+            op: BinaryOp::And,
+            left,
+            right,
+        } if when => [asserted(left, true), asserted(right, true)].concat(),
+        Expr::BinaryOp {
+            op: BinaryOp::Or,
+            left,
+            right,
+        } if !when => [asserted(left, false), asserted(right, false)].concat(),
+        _ => Vec::new(),
+    }
+}
+
+/// Cedar's pattern in the filter's text form: `*` any run, `\*` a star, `\\` a backslash.
+pub(super) fn pattern_text(pattern: &[PatternElem]) -> String {
+    let mut out = String::new();
+    for p in pattern {
+        match p {
+            PatternElem::Wildcard => out.push('*'),
+            PatternElem::Char('*') => out.push_str("\\*"),
+            PatternElem::Char('\\') => out.push_str("\\\\"),
+            PatternElem::Char(c) => out.push(*c),
+        }
+    }
+    out
 }
