@@ -1,0 +1,116 @@
+//! Input hygiene (DESIGN.md, "Input hygiene, everywhere"): what a client sends cannot forge a log
+//! line, smuggle a repeated JSON member or a repeated `Authorization` header, or carry a control
+//! character in an id.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine as _};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::process::{LegateProcess, ServeDir};
+
+/// Client text that would start a new log line if written as it is.
+const HOSTILE: &[&str] = &[
+    "x\nFORGED legate::audit: token issued",
+    "x\r\nFORGED legate::audit: token issued",
+    "x\rFORGED\x0bFORGED\x0cFORGED",
+    "x\u{2028}FORGED\u{85}FORGED\u{2029}FORGED",
+    "x\u{1b}[2K\rFORGED\0",
+];
+
+/// Sends every [`HOSTILE`] string to the three places an attack run got a line through: an unknown
+/// member name on `/v1/token/refresh`, `legal_entity_id` on `/oauth2/token`, a token header's `alg`
+/// on `GET /v1/me`.
+async fn send_hostile_input(server: &LegateProcess, dir: &ServeDir) {
+    let http = reqwest::Client::new();
+    let base = server.base();
+    let token = dir.idp_token("C-1", Some("LE-1"));
+    for hostile in HOSTILE {
+        let mut body = serde_json::Map::new();
+        body.insert("legal_entity_id".into(), json!("LE-1"));
+        body.insert((*hostile).into(), json!(1));
+        let r = http
+            .post(format!("{base}/v1/token/refresh"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+        let r = http
+            .post(format!("{base}/oauth2/token"))
+            .form(&[
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ),
+                ("subject_token", &token),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:access_token",
+                ),
+                ("legal_entity_id", hostile),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{}", r.status());
+
+        let header = B64.encode(json!({"alg": hostile, "kid": "k"}).to_string());
+        let forged = format!("{header}.{}.c2ln", B64.encode(b"{}"));
+        let r = http
+            .get(format!("{base}/v1/me"))
+            .bearer_auth(forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
+/// Text logs: every line starts with its timestamp, and no line is a forged one.
+#[tokio::test]
+async fn client_input_cannot_start_a_log_line_in_the_text_format() {
+    let dir = ServeDir::new();
+    let server = dir.start(|t| {
+        let log = t["log"].as_table_mut().unwrap();
+        log.insert("format".into(), "text".into());
+        log.insert("level".into(), "debug".into());
+    });
+    send_hostile_input(&server, &dir).await;
+    // The last request's refusal is logged before its answer is sent.
+    let log = server.log();
+    assert!(
+        log.contains("FORGED"),
+        "the hostile input is logged:\n{log}"
+    );
+    for line in log.lines() {
+        assert!(
+            line.starts_with(|c: char| c.is_ascii_digit()) && !line.contains('\r'),
+            "a log line that is not an event's:\n{line:?}\n\nin\n{log}"
+        );
+    }
+}
+
+/// JSON logs: every line is one JSON object.
+#[tokio::test]
+async fn client_input_cannot_start_a_log_line_in_the_json_format() {
+    let dir = ServeDir::new();
+    let server = dir.start(|t| {
+        let log = t["log"].as_table_mut().unwrap();
+        log.insert("level".into(), "debug".into());
+    });
+    send_hostile_input(&server, &dir).await;
+    let log = server.log();
+    assert!(
+        log.contains("FORGED"),
+        "the hostile input is logged:\n{log}"
+    );
+    for line in log.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| v.is_object())
+                && !line.contains(['\r', '\u{2028}', '\u{2029}', '\u{85}']),
+            "a log line that is not an event's:\n{line:?}\n\nin\n{log}"
+        );
+    }
+}
