@@ -2,14 +2,15 @@
 //! shape (axum's own are plain text).
 
 use axum::{
+    body::Bytes,
     extract::{rejection::JsonRejection, FromRequest, FromRequestParts, Request},
-    http::{header, request::Parts, StatusCode},
+    http::{header, request::Parts, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::error::ApiError;
-use crate::{state::AppState, verify::VerifiedToken};
+use crate::{shared::check_unique_members, state::AppState, verify::VerifiedToken};
 
 /// The raw token from `Authorization: Bearer <token>` (scheme case-insensitive).
 #[derive(Debug)]
@@ -96,12 +97,46 @@ pub struct AppJson<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
     type Rejection = ApiError;
 
+    /// The one path every JSON body takes: media type, size, then member names unique at every
+    /// depth (I-JSON: never "last one wins"), then the typed read.
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidRequest(rejection.body_text())
+            }
+        })?;
+        check_unique_members(&bytes).map_err(ApiError::InvalidRequest)?;
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(AppJson(v)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// `application/json` or `application/<anything>+json`, parameters allowed, case-insensitive
+/// (RFC 9110 §8.3.1).
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind == "application" && (subtype == "json" || subtype.ends_with("+json"))
 }
 
 /// Maps axum's JSON rejection onto our errors.

@@ -2,9 +2,11 @@
 //! chains and the boxed future of `dyn` traits. A leaf: it imports nothing from the crate.
 
 mod clock;
+mod json;
 
 pub(crate) use clock::rfc3339;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use json::check_unique_members;
 
 use std::{future::Future, pin::Pin};
 

@@ -6,7 +6,10 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine as _};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::process::{LegateProcess, ServeDir};
+use crate::common::{
+    process::{LegateProcess, ServeDir},
+    TestApp,
+};
 
 /// Client text that would start a new log line if written as it is.
 const HOSTILE: &[&str] = &[
@@ -113,4 +116,67 @@ async fn client_input_cannot_start_a_log_line_in_the_json_format() {
             "a log line that is not an event's:\n{line:?}\n\nin\n{log}"
         );
     }
+}
+
+/// Posts `body` as it is (JSON text) with the token of C-1 in LE-1.
+async fn post_raw(app: &TestApp, path: &str, body: &str) -> (StatusCode, serde_json::Value) {
+    let r = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(app.token("C-1", Some("LE-1")))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or_default())
+}
+
+/// A repeated member name anywhere in a body is 400 `invalid_request`: the attack run's allows (a
+/// repeated `owner`, a repeated `id` in an entity reference, a repeated `total` in a batch check's
+/// context) are refused, while the same bodies without the repetition are answered.
+#[tokio::test]
+async fn a_repeated_json_member_at_any_depth_is_refused() {
+    let app = TestApp::spawn().await;
+    let owner = r#"{"action":"viewOrder","resource":{"type":"Order","id":"O-1","attrs":{"owner":{"type":"Customer","id":"C-1"}}},"context":{}}"#;
+    assert_eq!(
+        post_raw(&app, "/v1/authorize", owner).await.0,
+        StatusCode::OK
+    );
+    let repeated = [
+        (
+            "/v1/authorize",
+            r#"{"action":"viewOrder","resource":{"type":"Order","id":"O-1","attrs":{"owner":{"type":"Customer","id":"C-2"},"owner":{"type":"Customer","id":"C-1"}}},"context":{}}"#,
+        ),
+        (
+            "/v1/authorize",
+            r#"{"action":"viewOrder","resource":{"type":"Order","id":"O-1","attrs":{"owner":{"type":"Customer","id":"C-2","id":"C-1"}}},"context":{}}"#,
+        ),
+        (
+            "/v1/authorize",
+            r#"{"action":"viewOrder","action":"viewOrder","resource":{"type":"Order","id":"O-1"}}"#,
+        ),
+        (
+            "/v1/authorize/batch",
+            r#"{"checks":[{"action":"viewOrder","resource":{"type":"Order","id":"O-1","attrs":{"owner":{"type":"Customer","id":"C-1"}}},"context":{"total":999999,"total":1}}]}"#,
+        ),
+        (
+            "/v1/plan",
+            r#"{"action":"listOrders","resource":{"type":"Order"},"context":{"a":1,"a":1}}"#,
+        ),
+        (
+            "/v1/token/refresh",
+            r#"{"legal_entity_id":"LE-2","legal_entity_id":"LE-1"}"#,
+        ),
+    ];
+    for (path, body) in repeated {
+        let (status, answer) = post_raw(&app, path, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {answer}");
+        assert_eq!(
+            answer["error"]["code"], "invalid_request",
+            "{path} {body}: {answer}"
+        );
+    }
+    app.stop().await;
 }
