@@ -5,12 +5,30 @@ use axum::{
     body::Bytes,
     extract::{rejection::JsonRejection, FromRequest, FromRequestParts, Request},
     http::{header, request::Parts, HeaderMap, StatusCode},
+    middleware::Next,
     response::{IntoResponse, Response},
 };
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::error::ApiError;
 use crate::{shared::check_unique_members, state::AppState, verify::VerifiedToken};
+
+/// Refuses a request with more than one `Authorization` header (400 `invalid_request`) before any
+/// handler reads one: a proxy or upstream that takes another of them than legate did would see
+/// another identity.
+pub(crate) async fn one_authorization(req: Request, next: Next) -> Response {
+    if req
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return ApiError::InvalidRequest("more than one Authorization header".into())
+            .into_response();
+    }
+    next.run(req).await
+}
 
 /// The raw token from `Authorization: Bearer <token>` (scheme case-insensitive).
 #[derive(Debug)]

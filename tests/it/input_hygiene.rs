@@ -180,3 +180,46 @@ async fn a_repeated_json_member_at_any_depth_is_refused() {
     }
     app.stop().await;
 }
+
+/// Two `Authorization` headers are 400 `invalid_request` on every endpoint, forward-auth included
+/// (it used the first; an upstream reading the last saw another identity).
+#[tokio::test]
+async fn two_authorization_headers_are_refused_everywhere() {
+    let app = TestApp::spawn().await;
+    let mine = format!("Bearer {}", app.token("C-1", Some("LE-1")));
+    let other = format!("Bearer {}", app.token("C-2", Some("LE-2")));
+    assert_eq!(
+        app.get("/v1/me", Some(&app.token("C-1", Some("LE-1"))))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    for (method, path) in [
+        ("GET", "/v1/me"),
+        ("POST", "/v1/authorize"),
+        ("GET", "/v1/forward-auth/legal-entities/LE-1"),
+        ("POST", "/v1/token/refresh"),
+        ("POST", "/oauth2/token"),
+        ("POST", "/oauth2/revoke"),
+    ] {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.append("authorization", mine.parse().unwrap());
+        headers.append("authorization", other.parse().unwrap());
+        let r = app
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", app.base))
+            .headers(headers)
+            .header("x-original-method", "GET")
+            .header("x-original-uri", "/legal-entities/LE-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{method} {path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            body.to_string().contains("invalid_request"),
+            "{path}: {body}"
+        );
+    }
+    app.stop().await;
+}
