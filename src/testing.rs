@@ -57,7 +57,7 @@ pub mod routes {
 }
 /// What every stage shares.
 pub mod shared {
-    pub use crate::shared::check_unique_members;
+    pub use crate::shared::{check_unique_members, is_valid_id};
 }
 /// Logs and metrics set-up.
 pub mod telemetry {

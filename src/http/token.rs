@@ -90,6 +90,9 @@ fn target(raw: Option<String>) -> Result<Option<LegalEntityId>, ApiError> {
         Some(s) if s.is_empty() => Err(ApiError::InvalidRequest(
             "`legal_entity_id` may not be empty".into(),
         )),
+        Some(s) if !crate::shared::is_valid_id(&s) => Err(ApiError::InvalidRequest(
+            "`legal_entity_id` must be 1–256 characters without control characters".into(),
+        )),
         other => Ok(other.map(LegalEntityId)),
     }
 }

@@ -26,5 +26,14 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
+/// Longest id legate accepts (customer, legal entity, resource, entity reference).
+pub(crate) const MAX_ID_CHARS: usize = 256;
+
+/// An id legate accepts from a token or a body: 1–256 characters, none of them a control character
+/// (NUL, CR, LF, ...), so no database driver can cut it short and no log line can be split by it.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().count() <= MAX_ID_CHARS && !id.chars().any(char::is_control)
+}
+
 /// A boxed future, for the async methods of `dyn` traits (entity source, rotation store).
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -223,3 +223,100 @@ async fn two_authorization_headers_are_refused_everywhere() {
     }
     app.stop().await;
 }
+
+/// An id with a control character, or of more than 256 characters, is refused wherever it comes in:
+/// from a token (401 `invalid_token`; as a `subject_token` on `/oauth2/token` 400) — so `/v1/plan` never
+/// answers params with `C-1\0x`, which a libpq text binding cuts to `C-1` — and from a body (400).
+#[tokio::test]
+async fn ids_with_control_characters_are_refused_at_every_boundary() {
+    let app = TestApp::spawn().await;
+    let plan = json!({"action": "listOrders", "resource": {"type": "Order"}});
+    let good = app.token("C-1", Some("LE-1"));
+    let (status, _, answer) = app.post("/v1/plan", Some(&good), &plan).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let long = "C".repeat(257);
+    for (sub, le) in [
+        ("C-1\u{0}x", Some("LE-1")),
+        ("C-1\nx", Some("LE-1")),
+        (long.as_str(), Some("LE-1")),
+        ("C-1", Some("LE-1\u{0}")),
+        ("C-1", Some("LE-1\r\n")),
+    ] {
+        let token = app.token(sub, le);
+        for (path, body) in [
+            ("/v1/plan", plan.clone()),
+            (
+                "/v1/authorize",
+                crate::common::order("O-1", "C-1", Some("LE-1")),
+            ),
+        ] {
+            let (status, _, answer) = app.post(path, Some(&token), &body).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{path} {sub:?} {le:?}: {answer}"
+            );
+            assert!(answer.get("params").is_none(), "{answer}");
+        }
+        let (status, _) = app.get("/v1/me", Some(&token)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "/v1/me {sub:?} {le:?}");
+        let r = app
+            .client
+            .post(format!("{}/oauth2/token", app.base))
+            .form(&[
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ),
+                ("subject_token", &token),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:access_token",
+                ),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::BAD_REQUEST,
+            "/oauth2/token {sub:?} {le:?}"
+        );
+        let answer: serde_json::Value = r.json().await.unwrap();
+        // RFC 8693 §2.2.2: a subject_token that is not valid is `invalid_request` (as for any
+        // other reason a subject token is refused); nothing is issued either way.
+        assert_eq!(answer["error"], "invalid_request", "{answer}");
+    }
+    for (path, body) in [
+        (
+            "/v1/authorize",
+            crate::common::order("O-1\u{0}x", "C-1", Some("LE-1")),
+        ),
+        (
+            "/v1/authorize",
+            crate::common::order("O-1", "C-1\u{0}x", Some("LE-1")),
+        ),
+        (
+            "/v1/authorize",
+            crate::common::order("O-1", "C-1", Some("LE-1\n")),
+        ),
+        (
+            "/v1/authorize",
+            crate::common::order("", "C-1", Some("LE-1")),
+        ),
+        (
+            "/v1/authorize/batch",
+            json!({"checks": [crate::common::order("O-1", "C-1\u{7f}", Some("LE-1"))]}),
+        ),
+        ("/v1/token/refresh", json!({"legal_entity_id": "LE-1\u{0}"})),
+    ] {
+        let (status, _, answer) = app.post(path, Some(&good), &body).await;
+        let refused = status == StatusCode::BAD_REQUEST
+            || answer["results"][0]["decision"] == "deny"
+                && answer["results"][0]["errors"]
+                    .to_string()
+                    .contains("control");
+        assert!(refused, "{path} {body}: {status} {answer}");
+    }
+    app.stop().await;
+}
