@@ -14,7 +14,7 @@ use super::{
     error::{ApiError, OAuthError},
     token::Params,
 };
-use crate::state::AppState;
+use crate::{issue::Revoked, state::AppState};
 
 /// `POST /oauth2/revoke`
 pub(crate) async fn revoke(
@@ -24,16 +24,21 @@ pub(crate) async fn revoke(
 ) -> Result<Response, OAuthError> {
     let Form(pairs) = form.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
     let params = Params(pairs);
-    params.client(&state, &headers)?;
+    let client = params.client(&state, &headers)?;
     let token = params
         .get("token")?
         .ok_or_else(|| ApiError::InvalidRequest("`token` is required".into()))?;
     // §2.1: the hint only speeds up the lookup; legate reads the token itself, so it is ignored.
     params.get("token_type_hint")?;
-    state
+    let revoked = state
         .issuer
-        .revoke(&token)
+        .revoke(&token, client.as_ref().map(|c| c.id.as_str()))
         .await
         .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?;
+    if revoked == Revoked::OtherClient {
+        return Err(
+            ApiError::UnauthorizedClient("the token was issued to another client".into()).into(),
+        );
+    }
     Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response())
 }
