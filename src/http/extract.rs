@@ -157,6 +157,75 @@ fn json_content_type(headers: &HeaderMap) -> bool {
     kind == "application" && (subtype == "json" || subtype.ends_with("+json"))
 }
 
+/// An `application/x-www-form-urlencoded` body as its name/value pairs, decoded strictly: a body
+/// over `limits.body_bytes` is 413, a name or value that is not UTF-8 once percent-decoded (or a
+/// malformed `%` escape) is 400 — never decoded lossily to U+FFFD. The media type is matched
+/// case-insensitively.
+#[derive(Debug)]
+pub struct AppForm(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequest<S> for AppForm {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                v.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if !form {
+            return Err(ApiError::InvalidRequest(
+                "expected an application/x-www-form-urlencoded body".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidRequest(rejection.body_text())
+            }
+        })?;
+        bytes
+            .split(|b| *b == b'&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (name, value) = match pair.iter().position(|b| *b == b'=') {
+                    Some(i) => (&pair[..i], &pair[i + 1..]),
+                    None => (pair, &b""[..]),
+                };
+                Ok((form_text(name)?, form_text(value)?))
+            })
+            .collect::<Result<_, _>>()
+            .map(AppForm)
+    }
+}
+
+/// One percent-decoded name or value (`+` is a space), which must be UTF-8.
+fn form_text(raw: &[u8]) -> Result<String, ApiError> {
+    let bad = || ApiError::InvalidRequest("the form is not percent-encoded UTF-8".into());
+    let hex = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = raw.get(i + 1).copied().and_then(hex).ok_or_else(bad)?;
+                let lo = raw.get(i + 2).copied().and_then(hex).ok_or_else(bad)?;
+                out.push(hi << 4 | lo);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| bad())
+}
+
 /// Maps axum's JSON rejection onto our errors.
 pub(crate) fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection.status() {

@@ -4,14 +4,14 @@
 //! where `[[clients]]` are configured. Glue only: the work is `issue::Issuer::revoke`.
 
 use axum::{
-    extract::{rejection::FormRejection, State},
+    extract::State,
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    Form,
 };
 
 use super::{
     error::{ApiError, OAuthError},
+    extract::AppForm,
     token::Params,
 };
 use crate::{issue::Revoked, state::AppState};
@@ -20,9 +20,9 @@ use crate::{issue::Revoked, state::AppState};
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+    form: Result<AppForm, ApiError>,
 ) -> Result<Response, OAuthError> {
-    let Form(pairs) = form.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
+    let AppForm(pairs) = form?;
     let params = Params(pairs);
     let client = params.client(&state, &headers)?;
     let token = params

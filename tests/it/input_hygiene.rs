@@ -320,3 +320,54 @@ async fn ids_with_control_characters_are_refused_at_every_boundary() {
     }
     app.stop().await;
 }
+
+/// `/oauth2/token` and `/oauth2/revoke` forms: a value that is not UTF-8 once decoded is 400 (it was
+/// decoded lossily to U+FFFD), a form over `limits.body_bytes` is 413 (it was 400), and the media
+/// type is matched case-insensitively.
+#[tokio::test]
+async fn forms_are_decoded_strictly() {
+    let app = TestApp::spawn_with(|t| {
+        t.insert("limits".into(), toml::Value::Table(toml::Table::new()));
+        t["limits"]
+            .as_table_mut()
+            .unwrap()
+            .insert("body_bytes".into(), 4096.into());
+    })
+    .await;
+    let post = |path: &'static str, content_type: &'static str, body: Vec<u8>| {
+        let req = app
+            .client
+            .post(format!("{}{path}", app.base))
+            .header("content-type", content_type)
+            .body(body);
+        async move { req.send().await.unwrap() }
+    };
+    let form = "application/x-www-form-urlencoded";
+    for path in ["/oauth2/revoke", "/oauth2/token"] {
+        let r = post(
+            path,
+            form,
+            b"grant_type=refresh_token&token=%FF%FE&legal_entity_id=LE-%C3".to_vec(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+        let r = post(
+            path,
+            form,
+            format!("token={}", "a".repeat(5000)).into_bytes(),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+    }
+    // Upper case media type: read as a form (the token is unknown: 200 on revoke).
+    let r = post(
+        "/oauth2/revoke",
+        "Application/X-WWW-Form-URLEncoded; Charset=UTF-8",
+        b"token=x".to_vec(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    app.stop().await;
+}
