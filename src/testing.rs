@@ -55,6 +55,10 @@ pub mod request {
 pub mod routes {
     pub use crate::routes::{oracle, segments, RouteConfig, RouteTable};
 }
+/// What every stage shares.
+pub mod shared {
+    pub use crate::shared::{check_unique_members, is_valid_id};
+}
 /// Logs and metrics set-up.
 pub mod telemetry {
     pub use crate::telemetry::install;

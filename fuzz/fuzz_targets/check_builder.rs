@@ -6,7 +6,10 @@
 //! is read both as a single check and as a batch (`{"checks": [...]}`, at most 1,000 as
 //! `limits.batch_max`), exactly as the handlers' extractors read them.
 //! Properties: no panic; a batch answers one decision per check; an allow names the permit(s) that
-//! allowed it; a single body and the same check alone in a batch are decided alike.
+//! allowed it; a single body and the same check alone in a batch are decided alike; verified claims
+//! never carry an id with a control character (or empty, or over 256 characters); a body with a
+//! repeated member name is refused before it is read (as `AppJson` does), and no check that is
+//! decided has such an id as its resource or in an entity reference.
 #![no_main]
 
 use legate::testing::{
@@ -14,11 +17,36 @@ use legate::testing::{
     entities::FileSource,
     http::authorize::BatchBody,
     request::Check,
+    shared::{check_unique_members, is_valid_id},
     verify::VerifiedToken,
 };
 use legate_fuzz::{claim_names, parts, shipped, IDP_ISSUER};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{value::RawValue, Map, Value};
+
+/// The resource id and every `{"type", "id"}` / `{"__entity": ...}` id in attributes and context.
+fn ids_valid(check: &Check) -> bool {
+    fn walk(v: &Value) -> bool {
+        match v {
+            Value::Array(a) => a.iter().all(walk),
+            Value::Object(o) => {
+                let inner = match o.get("__entity") {
+                    Some(Value::Object(e)) if o.len() == 1 => Some(e),
+                    _ if o.len() == 2 && o.get("type").is_some_and(Value::is_string) => Some(o),
+                    _ => None,
+                };
+                match inner.and_then(|e| e.get("id")).and_then(Value::as_str) {
+                    Some(id) => is_valid_id(id),
+                    None => o.values().all(walk),
+                }
+            }
+            _ => true,
+        }
+    }
+    is_valid_id(&check.resource.id)
+        && check.resource.attrs.iter().flat_map(Map::values).all(walk)
+        && check.context.iter().flat_map(Map::values).all(walk)
+}
 
 fuzz_target!(|data: &[u8]| {
     let p = parts(data, 2);
@@ -30,14 +58,23 @@ fuzz_target!(|data: &[u8]| {
     else {
         return;
     };
+    assert!(is_valid_id(&token.customer.0), "accepted customer id");
+    if let Some(le) = &token.legal_entity {
+        assert!(is_valid_id(&le.0), "accepted legal entity id");
+    }
     let snapshot = shipped();
     let data: EntityData = FileSource::lookup(&snapshot, &token.customer).into();
     let decider = Decider::new(snapshot, data, &token, None);
     let body = p[1];
+    // `AppJson`: a repeated member name anywhere is 400 before the typed read.
+    if check_unique_members(body).is_err() {
+        return;
+    }
 
     if let Ok(check) = serde_json::from_slice::<Check>(body) {
         let single = decider.decide(&check);
         if let Ok(d) = &single {
+            assert!(ids_valid(&check), "a decided check with an invalid id");
             assert!(
                 !d.allow || !d.policies.is_empty(),
                 "an allow without a permit"

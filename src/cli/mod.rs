@@ -3,6 +3,7 @@
 //! Each subcommand reads the same config file (`--config`, default `./legate.toml`) and environment
 //! overlay as the server, so what `legate validate` accepts is what `legate serve` will load.
 
+mod log;
 mod plan;
 mod token;
 
@@ -18,7 +19,7 @@ use serde_json::{json, Map, Value};
 
 use crate::{
     app,
-    config::{Config, LogFormat},
+    config::Config,
     policy,
     request::{Check, ResourceRef},
     toolkit::{self, authorize::Question, EntitySpec},
@@ -181,21 +182,6 @@ pub(super) fn config_or_defaults(path: &Path) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn init_tracing(format: LogFormat, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LEGATE_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    let _ = if format == LogFormat::Json {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.try_init()
-    };
-}
-
 fn serve(config_path: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = load_config(config_path)?;
     if let Some(listen) = args.listen {
@@ -203,7 +189,7 @@ fn serve(config_path: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
             .parse()
             .with_context(|| format!("--listen {listen:?} is not an address"))?;
     }
-    init_tracing(config.log.format, &config.log.level);
+    log::init_tracing(config.log.format, &config.log.level);
     for w in &config.warnings {
         tracing::warn!("{w}");
     }

@@ -64,6 +64,9 @@ pub enum ApiError {
     /// as one, or a session past its maximum.
     #[error("{0}")]
     InvalidGrant(String),
+    /// 400 `unauthorized_client`: a token issued to another client (RFC 7009 §2.1).
+    #[error("{0}")]
+    UnauthorizedClient(String),
     /// 403 `legal_entity_not_assigned`.
     #[error("{0}")]
     LegalEntityNotAssigned(String),
@@ -121,9 +124,9 @@ impl ApiError {
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::InvalidGrant(_) | ApiError::UnsupportedGrantType(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::InvalidGrant(_)
+            | ApiError::UnsupportedGrantType(_)
+            | ApiError::UnauthorizedClient(_) => StatusCode::BAD_REQUEST,
             ApiError::LegalEntityNotAssigned(_) => StatusCode::FORBIDDEN,
             ApiError::EntitySourceUnavailable(_) | ApiError::StoreUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -152,6 +155,7 @@ impl ApiError {
             ApiError::NotReady(_) => "not_ready",
             ApiError::Internal(_) => "internal",
             ApiError::InvalidGrant(_) => "invalid_grant",
+            ApiError::UnauthorizedClient(_) => "unauthorized_client",
             ApiError::LegalEntityNotAssigned(_) => "legal_entity_not_assigned",
             ApiError::EntitySourceUnavailable(_) => "entity_source_unavailable",
             ApiError::StoreUnavailable(_) => "store_unavailable",
@@ -172,6 +176,7 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "unsupported_grant_type")
             }
             ApiError::InvalidClient(_)
+            | ApiError::UnauthorizedClient(_)
             | ApiError::InvalidTarget(_)
             | ApiError::UnsupportedResponseType => (self.status(), self.code()),
             // RFC 8693 §2.2.2: an invalid subject_token is `invalid_request`.

@@ -4,36 +4,41 @@
 //! where `[[clients]]` are configured. Glue only: the work is `issue::Issuer::revoke`.
 
 use axum::{
-    extract::{rejection::FormRejection, State},
+    extract::State,
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    Form,
 };
 
 use super::{
     error::{ApiError, OAuthError},
+    extract::AppForm,
     token::Params,
 };
-use crate::state::AppState;
+use crate::{issue::Revoked, state::AppState};
 
 /// `POST /oauth2/revoke`
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+    form: Result<AppForm, ApiError>,
 ) -> Result<Response, OAuthError> {
-    let Form(pairs) = form.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
+    let AppForm(pairs) = form?;
     let params = Params(pairs);
-    params.client(&state, &headers)?;
+    let client = params.client(&state, &headers)?;
     let token = params
         .get("token")?
         .ok_or_else(|| ApiError::InvalidRequest("`token` is required".into()))?;
     // §2.1: the hint only speeds up the lookup; legate reads the token itself, so it is ignored.
     params.get("token_type_hint")?;
-    state
+    let revoked = state
         .issuer
-        .revoke(&token)
+        .revoke(&token, client.as_ref().map(|c| c.id.as_str()))
         .await
         .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?;
+    if revoked == Revoked::OtherClient {
+        return Err(
+            ApiError::UnauthorizedClient("the token was issued to another client".into()).into(),
+        );
+    }
     Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response())
 }

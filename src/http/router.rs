@@ -17,7 +17,8 @@ use axum::{
 use tower_http::{timeout::TimeoutLayer, trace::TraceLayer};
 
 use super::{
-    authorize, discovery, error, forward_auth, me, observe, ops, plan, revoke, token, ApiError,
+    authorize, discovery, error, extract, forward_auth, me, observe, ops, plan, revoke, token,
+    ApiError,
 };
 use crate::state::AppState;
 
@@ -118,6 +119,7 @@ pub fn router(state: AppState) -> Router {
     endpoints()
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn(extract::one_authorization))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

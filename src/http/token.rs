@@ -4,16 +4,15 @@
 //! errors included, carries `Cache-Control: no-store`.
 
 use axum::{
-    extract::{rejection::FormRejection, State},
+    extract::State,
     http::{header, HeaderMap, HeaderValue},
     response::{IntoResponse, Response},
-    Form,
 };
 use serde::{Deserialize, Serialize};
 
 use super::{
     error::{ApiError, OAuthError},
-    extract::{AppJson, MaybeBearer},
+    extract::{AppForm, AppJson, MaybeBearer},
 };
 use crate::{
     issue::{Client, Credentials, Grant, Issued, RefreshRequest},
@@ -89,6 +88,9 @@ fn target(raw: Option<String>) -> Result<Option<LegalEntityId>, ApiError> {
     match raw {
         Some(s) if s.is_empty() => Err(ApiError::InvalidRequest(
             "`legal_entity_id` may not be empty".into(),
+        )),
+        Some(s) if !crate::shared::is_valid_id(&s) => Err(ApiError::InvalidRequest(
+            "`legal_entity_id` must be 1–256 characters without control characters".into(),
         )),
         other => Ok(other.map(LegalEntityId)),
     }
@@ -167,9 +169,9 @@ pub async fn refresh(
 pub async fn oauth_token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+    form: Result<AppForm, ApiError>,
 ) -> Result<TokenAnswer, OAuthError> {
-    let Form(pairs) = form.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
+    let AppForm(pairs) = form?;
     let params = Params(pairs);
     let client = params.client(&state, &headers)?;
     let target = target(params.get("legal_entity_id")?)?;

@@ -20,6 +20,7 @@ pub use crate::shared::{Clock, ManualClock, SystemClock};
 pub(crate) use keys::KeyRing;
 pub use keys::SigningKey;
 pub(crate) use refresh::{Grant, RefreshRequest};
+pub(crate) use revoke::Revoked;
 pub(crate) use rotation::{MemoryStore, StoreError};
 pub use rotation::{RedisStore, RotationStore, Standing};
 

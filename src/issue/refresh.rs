@@ -206,12 +206,12 @@ impl Issuer {
 
     /// The `client_id` the new tokens carry: the authenticated client (or the public client the
     /// request named), else the presented token's `client_id` or `azp`, else the default. RFC 6749
-    /// §6: a token legate issued to a confidential client is good only for that client.
+    /// §6: a token legate issued to a client is good only for that client, public or confidential.
     fn client_id(&self, req: &RefreshRequest<'_>, presented: &Presented) -> Result<String, Error> {
         let claim = |n: &str| presented.token.claims.get(n).and_then(Value::as_str);
         let bound = claim("client_id");
         if let (Some(client), Some(bound), Some(_)) = (&req.client, bound, &presented.once) {
-            if client.confidential && client.id != bound {
+            if client.id != bound {
                 return Err(GrantError::WrongClient.into());
             }
         }

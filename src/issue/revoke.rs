@@ -15,16 +15,23 @@ use crate::verify::MAX_TOKEN_BYTES;
 
 /// What a revocation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Revoked {
+pub(crate) enum Revoked {
     /// The family was revoked.
     Family(String),
     /// Not a token of a legate family: nothing to do.
     Nothing(&'static str),
+    /// A token issued to another client than `client`: refused, nothing revoked (RFC 7009 §2.1).
+    OtherClient,
 }
 
 impl Issuer {
-    /// Revokes the family of `token` if legate issued it.
-    pub async fn revoke(&self, token: &str) -> Result<Revoked, StoreError> {
+    /// Revokes the family of `token` if legate issued it, unless it was issued to another client
+    /// than `client` (the authenticated one, or the public one the request named).
+    pub(crate) async fn revoke(
+        &self,
+        token: &str,
+        client: Option<&str>,
+    ) -> Result<Revoked, StoreError> {
         let claims = match self.read_own(token) {
             Ok(c) => c,
             Err(why) => {
@@ -34,6 +41,13 @@ impl Issuer {
                 return Ok(Revoked::Nothing(why));
             }
         };
+        let bound = claims.get("client_id").and_then(Value::as_str);
+        if let (Some(client), Some(bound)) = (client, bound) {
+            if client != bound {
+                tracing::info!(target: "legate::audit", event = "token_revocation_refused", client_id = client, "token revocation refused: issued to another client");
+                return Ok(Revoked::OtherClient);
+            }
+        }
         let Some(family) = claims.get(FAMILY_CLAIM).and_then(Value::as_str) else {
             metrics::counter!("legate_token_revocations_total", "result" => "ignored").increment(1);
             return Ok(Revoked::Nothing("no family"));

@@ -199,6 +199,7 @@ impl Base {
             base: Some(&self.uids),
         };
 
+        resource::check_ids(&check.resource, check.context.as_ref())?;
         let (resource_uid, resource_entity, referenced) =
             resource::build(snapshot, &check.resource)?;
         match resource_entity {

@@ -132,6 +132,38 @@ fn fast_value(
     })
 }
 
+/// The resource's id and every entity reference's id in its attributes and in `context` are
+/// 1–256 characters without control characters (DESIGN.md, "Input hygiene, everywhere").
+pub(super) fn check_ids(
+    r: &ResourceRef,
+    context: Option<&Map<String, Value>>,
+) -> Result<(), Error> {
+    fn walk(v: &Value) -> Result<(), Error> {
+        match v {
+            Value::Array(items) => items.iter().try_for_each(walk),
+            Value::Object(o) => {
+                if let Some(Value::String(id)) = entity_reference(o).and_then(|e| e.get("id")) {
+                    return checked(id);
+                }
+                o.values().try_for_each(walk)
+            }
+            _ => Ok(()),
+        }
+    }
+    fn checked(id: &str) -> Result<(), Error> {
+        if crate::shared::is_valid_id(id) {
+            Ok(())
+        } else {
+            Err(Error::BadReference(
+                "an id must be 1–256 characters without control characters".into(),
+            ))
+        }
+    }
+    checked(&r.id)?;
+    r.attrs.iter().flat_map(Map::values).try_for_each(walk)?;
+    context.into_iter().flat_map(Map::values).try_for_each(walk)
+}
+
 /// The `{"type", "id"}` of an entity reference written either way the API accepts: bare
 /// `{"type": "...", "id": "..."}` (both strings), or Cedar's `{"__entity": {...}}`.
 fn entity_reference(o: &Map<String, Value>) -> Option<&Map<String, Value>> {

@@ -2,9 +2,11 @@
 //! chains and the boxed future of `dyn` traits. A leaf: it imports nothing from the crate.
 
 mod clock;
+mod json;
 
 pub(crate) use clock::rfc3339;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use json::check_unique_members;
 
 use std::{future::Future, pin::Pin};
 
@@ -22,6 +24,15 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         src = s.source();
     }
     msg
+}
+
+/// Longest id legate accepts (customer, legal entity, resource, entity reference).
+pub(crate) const MAX_ID_CHARS: usize = 256;
+
+/// An id legate accepts from a token or a body: 1–256 characters, none of them a control character
+/// (NUL, CR, LF, ...), so no database driver can cut it short and no log line can be split by it.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().count() <= MAX_ID_CHARS && !id.chars().any(char::is_control)
 }
 
 /// A boxed future, for the async methods of `dyn` traits (entity source, rotation store).

@@ -85,12 +85,14 @@ impl VerifiedToken {
         names: &ClaimNames,
     ) -> Result<Self, Error> {
         let customer = match claims.get(&names.customer) {
-            Some(Value::String(s)) if !s.is_empty() => CustomerId(s.clone()),
+            Some(Value::String(s)) if crate::shared::is_valid_id(s) => CustomerId(s.clone()),
             _ => return Err(Error::MissingClaim(names.customer.clone())),
         };
         let legal_entity = match claims.get(&names.legal_entity) {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) if !s.is_empty() => Some(LegalEntityId(s.clone())),
+            Some(Value::String(s)) if crate::shared::is_valid_id(s) => {
+                Some(LegalEntityId(s.clone()))
+            }
             Some(_) => return Err(Error::MissingClaim(names.legal_entity.clone())),
         };
         let jti = claims

@@ -22,6 +22,7 @@ mod forward_auth_traefik;
 mod forward_auth_vetting;
 mod hot_reload;
 mod http_errors;
+mod input_hygiene;
 mod interop;
 mod jwks_url;
 mod kubernetes;

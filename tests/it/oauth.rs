@@ -609,3 +609,81 @@ async fn a_fresh_process_shows_every_metric_family() {
         );
     }
 }
+
+/// RFC 7009 §2.1: `other` cannot revoke `shop`'s session (400 `unauthorized_client`, nothing
+/// revoked); `shop` can.
+#[tokio::test]
+async fn revoke_refuses_a_token_issued_to_another_client() {
+    let app = TestApp::spawn_with(with_client).await;
+    let (_, _, pair) = exchange(
+        &app,
+        Some(("shop", SECRET)),
+        &app.token("C-1", Some("LE-1")),
+        &[],
+    )
+    .await;
+    let at = pair["access_token"].as_str().unwrap();
+    let rt = pair["refresh_token"].as_str().unwrap();
+    for token in [at, rt] {
+        let (s, _, body) = form(
+            &app,
+            "/oauth2/revoke",
+            Some(("other", SECRET)),
+            &[("token", token)],
+        )
+        .await;
+        assert_eq!(
+            (s, json_of(&body)["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("unauthorized_client")),
+            "{body}"
+        );
+    }
+    let (s, _) = app.authorize(at, order("O-1", "C-1", None)).await;
+    assert_eq!(s, StatusCode::OK, "not revoked by another client");
+    let (s, _, _) = form(
+        &app,
+        "/oauth2/revoke",
+        Some(("shop", SECRET)),
+        &[("token", rt)],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app.authorize(at, order("O-1", "C-1", None)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "revoked by its own client");
+}
+
+/// Without `[[clients]]` (public clients), a refresh token issued to `web` presented with
+/// `client_id=mobile` is `invalid_grant` and stays good for `web`.
+#[tokio::test]
+async fn a_public_client_cannot_rebind_another_clients_refresh_token() {
+    let app = TestApp::spawn().await;
+    let (s, _, pair) = exchange(
+        &app,
+        None,
+        &app.token("C-1", Some("LE-1")),
+        &[("client_id", "web")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{pair}");
+    let rt = pair["refresh_token"].as_str().unwrap();
+    let refresh = |client: &'static str| {
+        [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("legal_entity_id", "LE-1"),
+            ("client_id", client),
+        ]
+    };
+    let (s, _, body) = form(&app, "/oauth2/token", None, &refresh("mobile")).await;
+    assert_eq!(
+        (s, json_of(&body)["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
+    let (s, _, body) = form(&app, "/oauth2/token", None, &refresh("web")).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(
+        payload(json_of(&body)["access_token"].as_str().unwrap())["client_id"],
+        "web"
+    );
+}
