@@ -60,7 +60,15 @@ async fn an_original_uri_with_a_fragment_is_refused_not_cut() {
 async fn ids_a_header_cannot_carry_unchanged_are_refused_before_the_decision() {
     let app = TestApp::spawn_with(example_routes).await;
     // The route needs no entity data for the refusal: the ids are vetted first.
-    for sub in [" C-1 ", "C-1 ", "C 1", "C-1\t", "Č-1", "C-1\u{7f}"] {
+    // A control character is refused earlier, at the token boundary (401, DESIGN.md "Input
+    // hygiene"): only printable ids a header cannot carry reach this check.
+    for sub in ["C-1\t", "C-1\u{7f}"] {
+        let token = app.token(sub, Some("LE-1"));
+        let (status, customer, _) = nginx(&app, &token, "/legal-entities/LE-1").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{sub:?}");
+        assert_eq!(customer, None, "{sub:?}");
+    }
+    for sub in [" C-1 ", "C-1 ", "C 1", "Č-1"] {
         let token = app.token(sub, Some("LE-1"));
         let (status, customer, body) = nginx(&app, &token, "/legal-entities/LE-1").await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{sub:?}: {body}");
